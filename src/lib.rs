@@ -1,0 +1,9 @@
+//! eader: end-to-end adversarial erasing (EADER, Stammes et al., arXiv 2011.04626)
+//! for weakly-supervised semantic segmentation.
+//!
+//! This facade re-exports the workspace's crates; depend on a single crate
+//! (`eader-metrics`, …) when you need only one stage of the pipeline. See
+//! `ARCHITECTURE.md` for how data flows between them.
+#![warn(missing_docs)]
+
+pub use eader_metrics as metrics;

@@ -1,0 +1,46 @@
+//! `cargo xtask ci`: formatting, lints and tests, as `.ci/run` runs them.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Options of `cargo xtask ci`.
+#[derive(clap::Args)]
+pub struct CiArgs {
+    /// Skip the test run (formatting and clippy only).
+    #[arg(long)]
+    no_test: bool,
+}
+
+/// The test command README.md gives; `.ci/run` runs the same one.
+const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-targets"];
+
+/// Runs every check in turn and stops at the first failure.
+pub fn run(args: &CiArgs) -> Result<()> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    if !args.no_test {
+        cargo(TEST_COMMAND)?;
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .status()
+        .with_context(|| format!("could not start `{cargo}`"))?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
