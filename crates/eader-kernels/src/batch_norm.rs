@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use candle::{CpuStorage, CustomOp3, Layout, Shape, Tensor, Var};
 use rayon::prelude::*;
 
-use crate::element::{check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float};
+use crate::element::{
+    check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float,
+};
 use crate::error::{config_error, shape_error, Result};
 use crate::switch::use_fast;
 use crate::sync_ptr::SyncPtr;
@@ -114,14 +116,22 @@ fn grad_sums<T: Float>(x: &[T], y: &[T], g: &[T], mean: f64, relu: bool) -> (f64
     for base in (0..n).step_by(L) {
         for l in 0..L {
             let i = base + l;
-            let gv = if relu && !(y[i] > T::ZERO) { 0.0 } else { g[i].to_f64() };
+            let gv = if !relu || y[i] > T::ZERO {
+                g[i].to_f64()
+            } else {
+                0.0
+            };
             s[l] += gv;
             q[l] += gv * (x[i].to_f64() - mean);
         }
     }
     let (mut s1, mut q1) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
     for i in n..x.len() {
-        let gv = if relu && !(y[i] > T::ZERO) { 0.0 } else { g[i].to_f64() };
+        let gv = if !relu || y[i] > T::ZERO {
+            g[i].to_f64()
+        } else {
+            0.0
+        };
         s1 += gv;
         q1 += gv * (x[i].to_f64() - mean);
     }
@@ -151,14 +161,25 @@ struct Saved {
 }
 
 /// Training forward: fills `y`, returns mean, `1 / sqrt(var + eps)` and biased var.
-fn forward_train<T: Float>(d: Dims, x: &[T], weight: &[T], bias: &[T], eps: f64, relu: bool) -> (Vec<T>, Saved) {
+fn forward_train<T: Float>(
+    d: Dims,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    eps: f64,
+    relu: bool,
+) -> (Vec<T>, Saved) {
     let mut y = zeros::<T>(x.len());
     let y_ptr = SyncPtr::new(&mut y);
     let count = d.count() as f64;
     let stats: Vec<(f64, f64, f64)> = (0..d.c)
         .into_par_iter()
         .map(|ch| {
-            let shift = if d.count() > 0 { x[d.plane(0, ch).start].to_f64() } else { 0.0 };
+            let shift = if d.count() > 0 {
+                x[d.plane(0, ch).start].to_f64()
+            } else {
+                0.0
+            };
             let (mut s, mut q) = (0.0, 0.0);
             for i in 0..d.n {
                 let (s1, q1) = shifted_sums(&x[d.plane(i, ch)], shift);
@@ -189,14 +210,24 @@ fn forward_train<T: Float>(d: Dims, x: &[T], weight: &[T], bias: &[T], eps: f64,
 }
 
 /// Eval forward: `y = (x - mean) inv_std weight + bias` (then ReLU).
-fn forward_eval<T: Float>(d: Dims, x: &[T], weight: &[T], bias: &[T], saved: &Saved, relu: bool) -> Vec<T> {
+fn forward_eval<T: Float>(
+    d: Dims,
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    saved: &Saved,
+    relu: bool,
+) -> Vec<T> {
     let mut y = zeros::<T>(x.len());
     let hw = d.hw.max(1);
-    y.par_chunks_mut(hw).zip(x.par_chunks(hw)).enumerate().for_each(|(idx, (out, inp))| {
-        let ch = idx % d.c;
-        let scale = T::from_f64(weight[ch].to_f64() * saved.inv_std[ch]);
-        affine_plane(inp, out, T::from_f64(saved.mean[ch]), scale, bias[ch], relu);
-    });
+    y.par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .for_each(|(idx, (out, inp))| {
+            let ch = idx % d.c;
+            let scale = T::from_f64(weight[ch].to_f64() * saved.inv_std[ch]);
+            affine_plane(inp, out, T::from_f64(saved.mean[ch]), scale, bias[ch], relu);
+        });
     y
 }
 
@@ -238,15 +269,28 @@ fn backward<T: Float>(
             } else {
                 (k, 0.0, 0.0)
             };
-            let (a, b, c0, m) = (T::from_f64(a), T::from_f64(b), T::from_f64(c0), T::from_f64(mean));
+            let (a, b, c0, m) = (
+                T::from_f64(a),
+                T::from_f64(b),
+                T::from_f64(c0),
+                T::from_f64(mean),
+            );
             for i in 0..d.n {
                 let r = d.plane(i, ch);
                 // SAFETY: each task writes the planes of its own channel only.
                 let out = unsafe { dx_ptr.slice(r.clone()) };
                 let (xs, ys, gs) = (&x[r.clone()], &y[r.clone()], &g[r]);
                 for j in 0..out.len() {
-                    let gv = if relu && !(ys[j] > T::ZERO) { T::ZERO } else { gs[j] };
-                    out[j] = if train { a * gv + b * (xs[j] - m) + c0 } else { a * gv };
+                    let gv = if !relu || ys[j] > T::ZERO {
+                        gs[j]
+                    } else {
+                        T::ZERO
+                    };
+                    out[j] = if train {
+                        a * gv + b * (xs[j] - m) + c0
+                    } else {
+                        a * gv
+                    };
                 }
             }
             (dgamma, sg)
@@ -361,12 +405,20 @@ fn check_params(x: &Tensor, params: &[(&'static str, &Tensor)]) -> Result<Dims> 
 /// batch mean and biased variance over `(N, H, W)`, then ReLU if `cfg.relu`.
 /// The gradient flows through the statistics. Needs more than one value per
 /// channel (`N H W > 1`), as PyTorch.
-pub fn batch_norm_train(x: &Tensor, weight: &Tensor, bias: &Tensor, cfg: BatchNormConfig) -> Result<BatchNormOutput> {
+pub fn batch_norm_train(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    cfg: BatchNormConfig,
+) -> Result<BatchNormOutput> {
     let d = check_params(x, &[("weight", weight), ("bias", bias)])?;
     if d.count() < 2 {
         return Err(config_error(
             OP,
-            format!("training needs more than one value per channel, got input {:?}", x.dims()),
+            format!(
+                "training needs more than one value per channel, got input {:?}",
+                x.dims()
+            ),
         ));
     }
     if !use_fast(x) {
@@ -378,7 +430,9 @@ pub fn batch_norm_train(x: &Tensor, weight: &Tensor, bias: &Tensor, cfg: BatchNo
         eval_stats: None,
         saved: saved.clone(),
     };
-    let ys = x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+    let ys = x
+        .contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
     let stats = saved
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -413,19 +467,18 @@ pub fn batch_norm_eval(
     if !use_fast(x) {
         return batch_norm_eval_ref(x, weight, bias, running_mean, running_var, cfg);
     }
-    let mean = running_mean.to_dtype(candle::DType::F64)?.to_vec1::<f64>()?;
+    let mean = running_mean
+        .to_dtype(candle::DType::F64)?
+        .to_vec1::<f64>()?;
     let var = running_var.to_dtype(candle::DType::F64)?.to_vec1::<f64>()?;
     let inv_std = var.iter().map(|v| 1.0 / (v + cfg.eps).sqrt()).collect();
     let op = BatchNormOp {
         cfg,
-        eval_stats: Some(Saved {
-            mean,
-            inv_std,
-            var,
-        }),
+        eval_stats: Some(Saved { mean, inv_std, var }),
         saved: Arc::new(Mutex::new(None)),
     };
-    Ok(x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?)
+    Ok(x.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?)
 }
 
 /// Moves running statistics towards a batch's, as PyTorch's `BatchNorm2d`:
@@ -439,12 +492,16 @@ pub fn update_running_stats(
     momentum: f64,
 ) -> Result<()> {
     if count < 2 {
-        return Err(config_error(OP, format!("running statistics need count > 1, got {count}")));
+        return Err(config_error(
+            OP,
+            format!("running statistics need count > 1, got {count}"),
+        ));
     }
     let m = momentum;
     let unbias = count as f64 / (count as f64 - 1.0);
     let mean = ((running_mean.as_detached_tensor() * (1.0 - m))? + (out.mean.detach() * m)?)?;
-    let var = ((running_var.as_detached_tensor() * (1.0 - m))? + (out.var.detach() * (m * unbias))?)?;
+    let var =
+        ((running_var.as_detached_tensor() * (1.0 - m))? + (out.var.detach() * (m * unbias))?)?;
     running_mean.set(&mean.to_dtype(running_mean.dtype())?)?;
     running_var.set(&var.to_dtype(running_var.dtype())?)?;
     Ok(())
@@ -453,18 +510,29 @@ pub fn update_running_stats(
 /// Per-channel sums over `N`, `H` and `W` of `(N, C, H, W)`, as `(1, C, 1, 1)`.
 fn channel_sum(xs: &Tensor) -> Result<Tensor> {
     let (n, c, _, _) = xs.dims4()?;
-    Ok(xs.reshape((n, c, ()))?.sum_keepdim(2)?.sum_keepdim(0)?.reshape((1, c, 1, 1))?)
+    Ok(xs
+        .reshape((n, c, ()))?
+        .sum_keepdim(2)?
+        .sum_keepdim(0)?
+        .reshape((1, c, 1, 1))?)
 }
 
 /// [`batch_norm_train`] in candle's own ops (the reference).
-pub fn batch_norm_train_ref(x: &Tensor, weight: &Tensor, bias: &Tensor, cfg: BatchNormConfig) -> Result<BatchNormOutput> {
+pub fn batch_norm_train_ref(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    cfg: BatchNormConfig,
+) -> Result<BatchNormOutput> {
     let (n, c, h, w) = x.dims4()?;
     let count = (n * h * w) as f64;
     let mean = (channel_sum(x)? / count)?;
     let centered = x.broadcast_sub(&mean)?;
     let var = (channel_sum(&centered.sqr()?)? / count)?;
     let scale = (var.affine(1.0, cfg.eps)?.sqrt()?.recip()? * weight.reshape((1, c, 1, 1))?)?;
-    let mut ys = centered.broadcast_mul(&scale)?.broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
+    let mut ys = centered
+        .broadcast_mul(&scale)?
+        .broadcast_add(&bias.reshape((1, c, 1, 1))?)?;
     if cfg.relu {
         ys = ys.relu()?;
     }

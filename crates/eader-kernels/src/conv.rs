@@ -17,7 +17,9 @@
 use candle::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::element::{check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float};
+use crate::element::{
+    check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float,
+};
 use crate::error::{config_error, shape_error, Result};
 use crate::gemm::{gemm, MatRef, Threads};
 use crate::switch::use_fast;
@@ -82,16 +84,29 @@ impl ConvGeometry {
             return Err(shape_error(OP, "weight", "(C_out, C_in, kh, kw)", w_dims));
         };
         if c_in_w != c_in {
-            return Err(shape_error(OP, "weight", format!("(C_out, {c_in}, kh, kw)"), w_dims));
+            return Err(shape_error(
+                OP,
+                "weight",
+                format!("(C_out, {c_in}, kh, kw)"),
+                w_dims,
+            ));
         }
         if cfg.stride == 0 || cfg.dilation == 0 {
             return Err(config_error(
                 OP,
-                format!("stride {} and dilation {} must be positive", cfg.stride, cfg.dilation),
+                format!(
+                    "stride {} and dilation {} must be positive",
+                    cfg.stride, cfg.dilation
+                ),
             ));
         }
         if kh == 0 || kw == 0 || c_out == 0 || c_in == 0 {
-            return Err(shape_error(OP, "weight", "non-empty (C_out, C_in, kh, kw)", w_dims));
+            return Err(shape_error(
+                OP,
+                "weight",
+                "non-empty (C_out, C_in, kh, kw)",
+                w_dims,
+            ));
         }
         let out = |len: usize, k: usize| {
             let span = cfg.dilation * (k - 1) + 1;
@@ -160,9 +175,17 @@ impl ConvGeometry {
 /// Output indices `o` with `0 <= o * s + d < len`, clamped to `0..out_len`.
 #[inline]
 fn valid_range(out_len: usize, len: usize, s: usize, d: isize) -> (usize, usize) {
-    let lo = if d < 0 { ((-d) as usize).div_ceil(s) } else { 0 };
+    let lo = if d < 0 {
+        ((-d) as usize).div_ceil(s)
+    } else {
+        0
+    };
     let end = len as isize - d;
-    let hi = if end <= 0 { 0 } else { (end as usize).div_ceil(s) };
+    let hi = if end <= 0 {
+        0
+    } else {
+        (end as usize).div_ceil(s)
+    };
     let hi = hi.min(out_len);
     (lo.min(hi), hi)
 }
@@ -291,11 +314,31 @@ pub(crate) fn forward<T: Float>(g: &ConvGeometry, x: &[T], w: &[T], bias: Option
         let accumulate = bias.is_some();
         let a = MatRef::rows(w, k);
         if g.pointwise() {
-            gemm(g.c_out, p, k, y_img, p, accumulate, a, MatRef::rows(x_img, p), threads);
+            gemm(
+                g.c_out,
+                p,
+                k,
+                y_img,
+                p,
+                accumulate,
+                a,
+                MatRef::rows(x_img, p),
+                threads,
+            );
         } else {
             let mut col = workspace::take::<T>(k * p);
             im2col(g, x_img, &mut col, p, threads);
-            gemm(g.c_out, p, k, y_img, p, accumulate, a, MatRef::rows(&col, p), threads);
+            gemm(
+                g.c_out,
+                p,
+                k,
+                y_img,
+                p,
+                accumulate,
+                a,
+                MatRef::rows(&col, p),
+                threads,
+            );
         }
     };
     let in_len = g.c_in * g.h * g.w;
@@ -319,10 +362,30 @@ pub(crate) fn input_grad<T: Float>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T
     let wt = MatRef::transposed(w, k);
     let one_image = |dy_img: &[T], dx_img: &mut [T], threads: Threads| {
         if g.pointwise() {
-            gemm(k, p, g.c_out, dx_img, p, false, wt, MatRef::rows(dy_img, p), threads);
+            gemm(
+                k,
+                p,
+                g.c_out,
+                dx_img,
+                p,
+                false,
+                wt,
+                MatRef::rows(dy_img, p),
+                threads,
+            );
         } else {
             let mut col = workspace::take::<T>(k * p);
-            gemm(k, p, g.c_out, &mut col, p, false, wt, MatRef::rows(dy_img, p), threads);
+            gemm(
+                k,
+                p,
+                g.c_out,
+                &mut col,
+                p,
+                false,
+                wt,
+                MatRef::rows(dy_img, p),
+                threads,
+            );
             col2im(g, &col, dx_img, p, threads);
         }
     };
@@ -364,11 +427,31 @@ fn weight_grad_images<T: Float>(
             let x_img = &x[start * in_len..(start + 1) * in_len];
             let a = MatRef::rows(dy_img, p);
             if g.pointwise() {
-                gemm(g.c_out, k, p, dw, k, accumulate, a, MatRef::transposed(x_img, p), threads);
+                gemm(
+                    g.c_out,
+                    k,
+                    p,
+                    dw,
+                    k,
+                    accumulate,
+                    a,
+                    MatRef::transposed(x_img, p),
+                    threads,
+                );
             } else {
                 let mut col = workspace::take::<T>(k * p);
                 im2col(g, x_img, &mut col, p, threads);
-                gemm(g.c_out, k, p, dw, k, accumulate, a, MatRef::transposed(&col, p), threads);
+                gemm(
+                    g.c_out,
+                    k,
+                    p,
+                    dw,
+                    k,
+                    accumulate,
+                    a,
+                    MatRef::transposed(&col, p),
+                    threads,
+                );
             }
         } else {
             // Pack `group` images side by side: col (K x group*P), dY (C_out x group*P).
@@ -385,7 +468,17 @@ fn weight_grad_images<T: Float>(
                 }
             }
             let a = MatRef::rows(&dyp, ld);
-            gemm(g.c_out, k, ld, dw, k, accumulate, a, MatRef::transposed(&col, ld), threads);
+            gemm(
+                g.c_out,
+                k,
+                ld,
+                dw,
+                k,
+                accumulate,
+                a,
+                MatRef::transposed(&col, ld),
+                threads,
+            );
         }
         accumulate = true;
         start += group;
@@ -406,7 +499,8 @@ pub(crate) fn weight_grad<T: Float>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<
     // One contiguous range of images per thread, each with its own partial sum.
     let t = rayon::current_num_threads().min(g.n);
     let bounds: Vec<_> = (0..t).map(|i| (i * g.n / t)..((i + 1) * g.n / t)).collect();
-    let mut partials: Vec<workspace::Scratch<T>> = (1..t).map(|_| workspace::take::<T>(g.c_out * k)).collect();
+    let mut partials: Vec<workspace::Scratch<T>> =
+        (1..t).map(|_| workspace::take::<T>(g.c_out * k)).collect();
     let (first, rest) = bounds.split_at(1);
     rayon::join(
         || weight_grad_images(g, x, dy, first[0].clone(), &mut dw, false, Threads::One),
@@ -414,7 +508,9 @@ pub(crate) fn weight_grad<T: Float>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<
             partials
                 .par_iter_mut()
                 .zip(rest.par_iter())
-                .for_each(|(part, range)| weight_grad_images(g, x, dy, range.clone(), part, false, Threads::One));
+                .for_each(|(part, range)| {
+                    weight_grad_images(g, x, dy, range.clone(), part, false, Threads::One)
+                });
         },
     );
     // Sum the partials into `dw`, in parallel over rows.
@@ -473,10 +569,23 @@ impl Conv2dOp {
     }
 
     /// Gradients of `x` and `w` (each only if it is tracked).
-    fn grads(&self, x: &Tensor, w: &Tensor, dy: &Tensor) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+    ) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
         let g = ConvGeometry::new(x.dims(), w.dims(), self.cfg)?;
-        let dx = if x.track_op() { Some(conv2d_input_grad(dy, w, &g)?) } else { None };
-        let dw = if w.track_op() { Some(conv2d_weight_grad(dy, x, &g)?) } else { None };
+        let dx = if x.track_op() {
+            Some(conv2d_input_grad(dy, w, &g)?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(conv2d_weight_grad(dy, x, &g)?)
+        } else {
+            None
+        };
         Ok((dx, dw))
     }
 }
@@ -486,11 +595,23 @@ impl CustomOp2 for Conv2dOp {
         "eader-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle::Result<(CpuStorage, Shape)> {
         self.run((s1, l1), (s2, l2), None)
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
         self.grads(x, w, dy)
     }
 }
@@ -560,7 +681,13 @@ pub fn conv2d_weight_grad(dy: &Tensor, x: &Tensor, g: &ConvGeometry) -> candle::
 fn check_out_grad(dy: &Tensor, g: &ConvGeometry) -> candle::Result<()> {
     let (n, c, h, w) = g.out_dims();
     if dy.dims() != [n, c, h, w] {
-        return Err(shape_error(OP, "output gradient", format!("({n}, {c}, {h}, {w})"), dy.dims()).into());
+        return Err(shape_error(
+            OP,
+            "output gradient",
+            format!("({n}, {c}, {h}, {w})"),
+            dy.dims(),
+        )
+        .into());
     }
     Ok(())
 }
@@ -572,7 +699,12 @@ fn check_out_grad(dy: &Tensor, g: &ConvGeometry) -> candle::Result<()> {
 /// Runs the fast kernel on CPU `f32`/`f64` tensors when the switch is on
 /// ([`crate::fast_kernels_enabled`]), else [`conv2d_ref`]. Differentiable in all
 /// three inputs.
-pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, cfg: Conv2dConfig) -> Result<Tensor> {
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    cfg: Conv2dConfig,
+) -> Result<Tensor> {
     let g = ConvGeometry::new(x.dims(), weight.dims(), cfg)?;
     check_dtype(OP, "weight", weight, x.dtype())?;
     if let Some(b) = bias {
@@ -594,7 +726,12 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, cfg: Conv2dCon
 }
 
 /// [`conv2d`] in candle's own ops (the reference, and the path off the CPU).
-pub fn conv2d_ref(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, cfg: Conv2dConfig) -> Result<Tensor> {
+pub fn conv2d_ref(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    cfg: Conv2dConfig,
+) -> Result<Tensor> {
     let ys = x.conv2d(weight, cfg.padding, cfg.stride, cfg.dilation, 1)?;
     Ok(match bias {
         Some(b) => ys.broadcast_add(&b.reshape((1, (), 1, 1))?)?,

@@ -96,7 +96,10 @@ pub(crate) fn with_data<T: Float, R>(
 }
 
 /// Wraps a kernel's output as a CPU tensor of `shape`.
-pub(crate) fn to_tensor<T: Float>(data: Vec<T>, shape: impl Into<candle::Shape>) -> candle::Result<Tensor> {
+pub(crate) fn to_tensor<T: Float>(
+    data: Vec<T>,
+    shape: impl Into<candle::Shape>,
+) -> candle::Result<Tensor> {
     Tensor::from_vec(data, shape, &candle::Device::Cpu)
 }
 

@@ -13,12 +13,20 @@ pub(crate) struct MatRef<'a, T> {
 impl<'a, T> MatRef<'a, T> {
     /// A row-major view with `ld` elements between rows.
     pub fn rows(data: &'a [T], ld: usize) -> Self {
-        MatRef { data, rs: ld, cs: 1 }
+        MatRef {
+            data,
+            rs: ld,
+            cs: 1,
+        }
     }
 
     /// The transpose of a row-major matrix with `ld` elements between rows.
     pub fn transposed(data: &'a [T], ld: usize) -> Self {
-        MatRef { data, rs: 1, cs: ld }
+        MatRef {
+            data,
+            rs: 1,
+            cs: ld,
+        }
     }
 
     fn covers(&self, rows: usize, cols: usize) -> bool {

@@ -34,10 +34,12 @@ mod sync_ptr;
 mod workspace;
 
 pub use batch_norm::{
-    batch_norm_eval, batch_norm_eval_ref, batch_norm_train, batch_norm_train_ref, update_running_stats,
-    BatchNormConfig, BatchNormOutput,
+    batch_norm_eval, batch_norm_eval_ref, batch_norm_train, batch_norm_train_ref,
+    update_running_stats, BatchNormConfig, BatchNormOutput,
 };
-pub use conv::{conv2d, conv2d_input_grad, conv2d_ref, conv2d_weight_grad, Conv2dConfig, ConvGeometry};
+pub use conv::{
+    conv2d, conv2d_input_grad, conv2d_ref, conv2d_weight_grad, Conv2dConfig, ConvGeometry,
+};
 pub use element::Float;
 pub use error::{Error, Result};
 pub use pool::{global_avg_pool, global_avg_pool_ref, max_pool2d, max_pool2d_ref, MaxPoolConfig};

@@ -41,7 +41,10 @@ impl MaxPoolConfig {
         if self.kernel == 0 || self.stride == 0 {
             return Err(config_error(
                 OP,
-                format!("kernel {} and stride {} must be positive", self.kernel, self.stride),
+                format!(
+                    "kernel {} and stride {} must be positive",
+                    self.kernel, self.stride
+                ),
             ));
         }
         if 2 * self.padding > self.kernel {
@@ -79,7 +82,11 @@ fn pool_plane<T: Float>(
     out: &mut [T],
     arg: &mut [u32],
 ) {
-    let (k, s, p) = (cfg.kernel as isize, cfg.stride as isize, cfg.padding as isize);
+    let (k, s, p) = (
+        cfg.kernel as isize,
+        cfg.stride as isize,
+        cfg.padding as isize,
+    );
     for oy in 0..oh {
         let y0 = oy as isize * s - p;
         let y1 = (y0 + k).min(h as isize) as usize;
@@ -120,7 +127,11 @@ impl CustomOp1 for MaxPoolOp {
         "eader-max-pool2d"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         let (oh, ow) = self.cfg.output_dims(layout.dims())?;
         let name = self.name();
@@ -198,7 +209,10 @@ pub fn max_pool2d_ref(x: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
     let p = cfg.padding;
     let xs = if p > 0 {
         let side = |rows: usize, cols: usize| -> Result<Tensor> {
-            Ok(Tensor::full(f64::NEG_INFINITY, (n, c, rows, cols), x.device())?.to_dtype(x.dtype())?)
+            Ok(
+                Tensor::full(f64::NEG_INFINITY, (n, c, rows, cols), x.device())?
+                    .to_dtype(x.dtype())?,
+            )
         };
         let xs = Tensor::cat(&[&side(h, p)?, x, &side(h, p)?], 3)?;
         Tensor::cat(&[&side(p, w + 2 * p)?, &xs, &side(p, w + 2 * p)?], 2)?
@@ -207,8 +221,13 @@ pub fn max_pool2d_ref(x: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
     };
     // Pad further so every strided tap can be taken as narrow + reshape.
     let (hp, wp) = (h + 2 * p, w + 2 * p);
-    let (need_h, need_w) = ((oh - 1) * cfg.stride + cfg.kernel, (ow - 1) * cfg.stride + cfg.kernel);
-    let xs = xs.narrow(2, 0, need_h.min(hp))?.narrow(3, 0, need_w.min(wp))?;
+    let (need_h, need_w) = (
+        (oh - 1) * cfg.stride + cfg.kernel,
+        (ow - 1) * cfg.stride + cfg.kernel,
+    );
+    let xs = xs
+        .narrow(2, 0, need_h.min(hp))?
+        .narrow(3, 0, need_w.min(wp))?;
     let s = cfg.stride;
     let mut taps = Vec::with_capacity(cfg.kernel * cfg.kernel);
     for i in 0..cfg.kernel {
@@ -216,13 +235,19 @@ pub fn max_pool2d_ref(x: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
             // Rows i, i + s, ..., i + (oh - 1) s and likewise columns.
             let rows = xs.narrow(2, i, (oh - 1) * s + 1)?;
             let rows = if s > 1 {
-                rows.pad_with_zeros(2, 0, s - 1)?.reshape((n, c, oh, s, ()))?.narrow(3, 0, 1)?.squeeze(3)?
+                rows.pad_with_zeros(2, 0, s - 1)?
+                    .reshape((n, c, oh, s, ()))?
+                    .narrow(3, 0, 1)?
+                    .squeeze(3)?
             } else {
                 rows
             };
             let tap = rows.narrow(3, j, (ow - 1) * s + 1)?;
             let tap = if s > 1 {
-                tap.pad_with_zeros(3, 0, s - 1)?.reshape((n, c, oh, ow, s))?.narrow(4, 0, 1)?.squeeze(4)?
+                tap.pad_with_zeros(3, 0, s - 1)?
+                    .reshape((n, c, oh, ow, s))?
+                    .narrow(4, 0, 1)?
+                    .squeeze(4)?
             } else {
                 tap
             };
@@ -241,7 +266,11 @@ impl CustomOp1 for GlobalAvgPoolOp {
         "eader-global-avg-pool"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = layout.shape().dims4()?;
         let hw = h * w;
         let name = self.name();
@@ -282,7 +311,12 @@ impl CustomOp1 for GlobalAvgPoolOp {
 pub fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
     let dims = x.dims();
     if dims.len() != 4 || dims[2] * dims[3] == 0 {
-        return Err(shape_error("global_avg_pool", "input", "(N, C, H, W) with H, W > 0", dims));
+        return Err(shape_error(
+            "global_avg_pool",
+            "input",
+            "(N, C, H, W) with H, W > 0",
+            dims,
+        ));
     }
     if !use_fast(x) {
         return global_avg_pool_ref(x);

@@ -4,7 +4,9 @@
 use candle::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::element::{check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float};
+use crate::element::{
+    check_dtype, cpu_slice, dispatch_float, to_storage, to_tensor, with_data, zeros, Float,
+};
 use crate::error::{shape_error, Result};
 use crate::switch::use_fast;
 
@@ -19,7 +21,13 @@ impl CustomOp2 for AddReluOp {
         "eader-add-relu"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle::Result<(CpuStorage, Shape)> {
         let name = self.name();
         let out = dispatch_float!(s1.dtype(), name, T => {
             let a = cpu_slice::<T>(s1, l1, name)?;
@@ -37,7 +45,13 @@ impl CustomOp2 for AddReluOp {
         Ok((out, l1.shape().clone()))
     }
 
-    fn bwd(&self, a: &Tensor, b: &Tensor, y: &Tensor, dy: &Tensor) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
         if !a.track_op() && !b.track_op() {
             return Ok((None, None));
         }
@@ -57,7 +71,10 @@ impl CustomOp2 for AddReluOp {
                 })
             })
         })?;
-        Ok((a.track_op().then(|| grad.clone()), b.track_op().then_some(grad)))
+        Ok((
+            a.track_op().then(|| grad.clone()),
+            b.track_op().then_some(grad),
+        ))
     }
 }
 
@@ -65,7 +82,12 @@ impl CustomOp2 for AddReluOp {
 /// block's residual branch and its shortcut, both `(N, C, H, W)`.
 pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if a.dims() != b.dims() {
-        return Err(shape_error("add_relu", "second input", format!("{:?} like the first", a.dims()), b.dims()));
+        return Err(shape_error(
+            "add_relu",
+            "second input",
+            format!("{:?} like the first", a.dims()),
+            b.dims(),
+        ));
     }
     check_dtype("add_relu", "second input", b, a.dtype())?;
     if !use_fast(a) {

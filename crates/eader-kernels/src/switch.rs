@@ -29,11 +29,18 @@ pub fn fast_kernels_enabled() -> bool {
         OFF => false,
         _ => {
             let on = !matches!(
-                std::env::var("EADER_FAST_KERNELS").as_deref().map(str::trim),
+                std::env::var("EADER_FAST_KERNELS")
+                    .as_deref()
+                    .map(str::trim),
                 Ok("0") | Ok("false") | Ok("off")
             );
             // A concurrent `set_fast_kernels` wins over the environment.
-            let _ = STATE.compare_exchange(UNSET, if on { ON } else { OFF }, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = STATE.compare_exchange(
+                UNSET,
+                if on { ON } else { OFF },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             STATE.load(Ordering::Relaxed) == ON
         }
     }

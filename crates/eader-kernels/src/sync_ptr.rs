@@ -31,8 +31,13 @@ impl<T> SyncPtr<T> {
     /// the wrapped buffer must still be alive and not otherwise borrowed.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, range: std::ops::Range<usize>) -> &mut [T] {
-        assert!(range.start <= range.end && range.end <= self.len, "SyncPtr: range out of bounds");
+        assert!(
+            range.start <= range.end && range.end <= self.len,
+            "SyncPtr: range out of bounds"
+        );
         // SAFETY: in bounds (checked above); disjointness is the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.end - range.start) }
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.add(range.start), range.end - range.start)
+        }
     }
 }
