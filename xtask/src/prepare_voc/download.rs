@@ -143,7 +143,13 @@ fn fetch(agent: &ureq::Agent, url: &str, part: &Path, size: Option<u64>) -> Resu
         }
         .with_context(|| format!("cannot write {}", part.display()))?;
 
-        let bar = progress::bytes(total.or(size), "download");
+        let name = part
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let bar = progress::bytes(
+            total.or(size),
+            format!("download {}", name.trim_end_matches(".part")),
+        );
         bar.set_position(start);
         let mut body = response.into_body().into_reader();
         let mut received = 0u64;

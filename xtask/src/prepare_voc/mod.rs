@@ -314,13 +314,13 @@ fn obtain(
                 spec.path_option
             );
         }
-        eprintln!("checking {}", path.display());
+        eprintln!("checking the MD5 of {}", path.display());
         checksum::verify(path, spec, Origin::User)?;
         return Ok(path.to_owned());
     }
     let cached = layout.downloads.join(spec.file_name);
     if cached.is_file() {
-        eprintln!("checking {}", cached.display());
+        eprintln!("checking the MD5 of {}", cached.display());
         checksum::verify(&cached, spec, Origin::Downloaded).with_context(|| {
             format!(
                 "{} was damaged; run again with --download to fetch it anew",

@@ -181,6 +181,13 @@ pub fn jpeg_size(path: &Path) -> Result<(u32, u32)> {
         while marker == 0xFF {
             marker = byte(&mut reader)?;
         }
+        // Markers without a length: TEM, RST0..RST7, SOI; EOI ends the image.
+        if marker == 0xD9 {
+            bail!("not a JPEG (image ends before its frame header)");
+        }
+        if marker == 0x01 || (0xD0..=0xD8).contains(&marker) {
+            continue;
+        }
         let len = u16::from_be_bytes([byte(&mut reader)?, byte(&mut reader)?]);
         if len < 2 {
             bail!("not a JPEG (segment length {len})");
@@ -201,5 +208,35 @@ pub fn jpeg_size(path: &Path) -> Result<(u32, u32)> {
         reader
             .seek_relative(i64::from(len) - 2)
             .context("not a JPEG (truncated segment)")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn jpeg_size_skips_segments_and_reads_the_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        // SOI, APP0 (16 bytes), DQT-like segment, SOF2 (progressive) 375x500.
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10];
+        bytes.extend_from_slice(b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0");
+        bytes.extend_from_slice(&[0xFF, 0xDB, 0x00, 0x04, 0x00, 0x00]);
+        bytes.extend_from_slice(&[0xFF, 0xC2, 0x00, 0x11, 0x08, 0x01, 0x77, 0x01, 0xF4, 0x03]);
+        let path = write(dir.path(), "a.jpg", &bytes);
+        assert_eq!(jpeg_size(&path).unwrap(), (500, 375));
+
+        let cut = write(dir.path(), "b.jpg", &bytes[..20]);
+        let error = format!("{:#}", jpeg_size(&cut).unwrap_err());
+        assert!(error.contains("ends before its frame header"), "{error}");
+        let png = write(dir.path(), "c.jpg", b"\x89PNG\r\n\x1a\n");
+        let error = format!("{:#}", jpeg_size(&png).unwrap_err());
+        assert!(error.contains("no start-of-image marker"), "{error}");
     }
 }
