@@ -12,7 +12,7 @@ use eader_dataset::demo::{render_sample, DemoConfig};
 use eader_dataset::voc_palette;
 use image::{Rgb, RgbImage};
 
-const COLUMNS: u32 = 8;
+const COLUMNS: u32 = 6;
 const ROWS: u32 = 2;
 const GAP: u32 = 4;
 
@@ -42,7 +42,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    grid.save(&out)?;
+    // Best compression keeps the file small (the pixel noise of the images
+    // compresses poorly).
+    let file = std::io::BufWriter::new(std::fs::File::create(&out)?);
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    encoder.set_filter(png::Filter::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(grid.as_raw())?;
+    writer.finish()?;
     println!("wrote {}", out.display());
     Ok(())
 }
