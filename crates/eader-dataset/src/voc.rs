@@ -286,13 +286,39 @@ impl VocDataset {
     }
 
     /// Reads every label map (in parallel) and remembers the image-level
-    /// labels, so a training loader need not decode masks again. Fails on
-    /// the first unreadable mask or out-of-range label.
+    /// labels, so a training loader need not decode masks again. Also reads
+    /// each image's header to check its size against the mask's. Fails on
+    /// the first unreadable mask or image header, size mismatch or
+    /// out-of-range label (in split order).
     pub fn scan_labels(mut self) -> Result<Self> {
         if self.labels.is_none() {
             let labels: Vec<MultiHot> = (0..self.len())
                 .into_par_iter()
-                .map(|i| Ok(self.load_mask(i)?.multi_hot(self.classes.len())))
+                .map(|i| {
+                    let mask = self.load_mask(i)?;
+                    let entry = &self.entries[i];
+                    let (width, height) =
+                        image::image_dimensions(&entry.image).map_err(|e| Error::Decode {
+                            path: entry.image.clone(),
+                            kind: "image",
+                            message: e.to_string(),
+                        })?;
+                    if (width, height) != (mask.width, mask.height) {
+                        return Err(Error::SizeMismatch {
+                            image_path: entry.image.clone(),
+                            mask_path: entry.mask.clone(),
+                            image_width: width,
+                            image_height: height,
+                            mask_width: mask.width,
+                            mask_height: mask.height,
+                        });
+                    }
+                    Ok(mask.multi_hot(self.classes.len()))
+                })
+                // Collect every result first: the error reported is then the
+                // first in split order, not the first a thread happened on.
+                .collect::<Vec<Result<MultiHot>>>()
+                .into_iter()
                 .collect::<Result<_>>()?;
             self.labels = Some(labels.into());
         }

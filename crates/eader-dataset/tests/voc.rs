@@ -208,7 +208,10 @@ fn undecodable_files_and_size_mismatch_name_the_file() {
     write_voc(
         dir.path(),
         &items,
-        &[("train", items.iter().map(|i| i.id.as_str()).collect())],
+        &[
+            ("train", items.iter().map(|i| i.id.as_str()).collect()),
+            ("size", vec!["good", "size"]),
+        ],
     );
     std::fs::write(
         dir.path().join("JPEGImages/badjpg.jpg"),
@@ -262,6 +265,12 @@ fn undecodable_files_and_size_mismatch_name_the_file() {
         ds.load(5),
         Err(Error::IndexOutOfRange { index: 5, len: 5 })
     ));
+    // Scanning for training stops at the first bad file, in split order.
+    let err = ds.clone().scan_labels().unwrap_err();
+    assert!(err.to_string().contains("badjpg.jpg"), "{err}");
+    let only_size = VocDataset::open(dir.path(), "size").unwrap();
+    let err = only_size.for_training().unwrap_err();
+    assert!(matches!(err, Error::SizeMismatch { .. }), "{err:?}");
 }
 
 #[test]

@@ -26,7 +26,11 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// Crops `rect` and resizes it to `width x height` with Pillow's bilinear
 /// filter (antialiased when shrinking): torchvision's `resized_crop` on a
-/// PIL image. `rect` must lie inside the image (see [`CropBox::fits`]).
+/// PIL image.
+///
+/// # Panics
+/// When `rect` does not lie inside the image (see [`CropBox::fits`]) or an
+/// output side is 0: crop boxes come from code, not from data.
 pub fn resized_crop(img: &RgbImage, rect: CropBox, width: u32, height: u32) -> RgbImage {
     assert!(
         rect.fits(img.width(), img.height()),
@@ -87,6 +91,9 @@ pub fn hflip(img: &RgbImage) -> RgbImage {
 
 /// Crops `rect` of a label map and resizes it to `width x height` with
 /// Pillow's nearest neighbour (the label-map twin of [`resized_crop`]).
+///
+/// # Panics
+/// Like [`resized_crop`], when `rect` does not fit the map.
 pub fn resized_crop_labels(map: &LabelMap, rect: CropBox, width: u32, height: u32) -> LabelMap {
     assert!(
         rect.fits(map.width, map.height),
