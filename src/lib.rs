@@ -6,5 +6,6 @@
 //! `ARCHITECTURE.md` for how data flows between them.
 #![warn(missing_docs)]
 
+pub use eader_dataset as dataset;
 pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;
