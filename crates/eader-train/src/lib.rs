@@ -8,6 +8,9 @@
 //! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically.
 //! - [`logging`]: JSON Lines records, `summary.json`, PNG plots.
 //! - [`guard`]: the Ctrl-C flag and the NaN/inf loss guard.
+//! - [`losses`]: BCE on logits and the attention-mining loss.
+//! - [`segmentation`]: per-class maps to a segmentation map (threshold, argmax).
+//! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
@@ -16,9 +19,12 @@ mod error;
 mod fsutil;
 pub mod guard;
 pub mod logging;
+pub mod losses;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
+pub mod segmentation;
+pub mod visuals;
 
 pub use checkpoint::{Checkpoint, CheckpointState};
 pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
