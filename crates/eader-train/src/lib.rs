@@ -26,6 +26,13 @@ pub mod schedule;
 pub mod segmentation;
 pub mod visuals;
 
+// FIXME(integration): `step.rs` (the EADER step) and `evaluate.rs` (validation and
+// evaluation) are written and tested against eader-dataset, eader-models and
+// eader-erasing, which are not on main yet. Once they are: add `candle-nn`,
+// `eader-dataset`, `eader-erasing` and `eader-models` to this crate's
+// dependencies, `#[from]` variants for their errors to `Error`, and
+// `pub mod evaluate; pub mod step;` here.
+
 pub use checkpoint::{Checkpoint, CheckpointState};
 pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
 pub use error::{Error, Result};
