@@ -9,3 +9,4 @@
 pub use eader_dataset as dataset;
 pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;
+pub use eader_train as train;
