@@ -6,4 +6,5 @@
 //! `ARCHITECTURE.md` for how data flows between them.
 #![warn(missing_docs)]
 
+pub use eader_erasing as erasing;
 pub use eader_metrics as metrics;
