@@ -131,7 +131,8 @@ __device__ __forceinline__ void tap_range(int j, int in_size, int out_size, int 
     const double scale = (double)in_size / (double)out_size;
     int lo = (int)floor(((double)j - 0.5) / scale - 0.5) - 2;
     int hi = (int)ceil(((double)j + 1.5) / scale - 0.5) + 2;
-    *first = lo < 0 ? 0 : lo;
+    // Outputs whose source coordinate is clamped to 0 have taps (0, 1), lambda 0.
+    *first = (lo < 0 || j <= 1) ? 0 : lo;
     *last = hi > out_size - 1 ? out_size - 1 : hi;
 }
 

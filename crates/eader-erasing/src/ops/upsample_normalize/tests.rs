@@ -242,3 +242,32 @@ fn check_device(device: &Device) {
 }
 
 device_test!(check_device, device_cpu, device_cuda);
+
+/// `tap_range` of `upsample_normalize.cu`, transcribed: the output indices a CUDA backward
+/// thread visits for source index `j`.
+fn cuda_tap_range(j: usize, in_size: usize, out_size: usize) -> (usize, usize) {
+    let scale = in_size as f64 / out_size as f64;
+    let lo = ((j as f64 - 0.5) / scale - 0.5).floor() as i64 - 2;
+    let hi = ((j as f64 + 1.5) / scale - 0.5).ceil() as i64 + 2;
+    let first = if j <= 1 { 0 } else { lo.max(0) as usize };
+    (first, hi.min(out_size as i64 - 1) as usize)
+}
+
+#[test]
+fn cuda_gather_range_covers_every_tap() {
+    // The CUDA backward gathers instead of scattering: each source index visits a window of
+    // output indices. Every output whose taps reach the source index must be in it.
+    for in_size in 1..40 {
+        for out_size in [1, 2, 3, 5, 7, 16, 31, 64, 100, 448, 449, 500] {
+            let all = taps::<f32>(in_size, out_size);
+            for j in 0..in_size {
+                let (first, last) = cuda_tap_range(j, in_size, out_size);
+                for (o, tap) in all.iter().enumerate() {
+                    if tap.i0 == j || tap.i1 == j {
+                        assert!(first <= o && o <= last, "{in_size} -> {out_size}: output {o} of source {j} outside {first}..={last}");
+                    }
+                }
+            }
+        }
+    }
+}
