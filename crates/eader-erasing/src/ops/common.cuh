@@ -37,12 +37,14 @@ template <typename T> __device__ __forceinline__ T eader_lerp(T a, T b, T lambda
     return a + lambda * (b - a);
 }
 
-// The bilinear value at output (y, x) of one (h, w) map.
+// The bilinear value at output (y, x) of one (h, w) map: vertical interpolation of the two
+// source columns first, then horizontal (the CPU kernel interpolates each output row's
+// source rows once, then each pixel, in the same order).
 template <typename T>
 __device__ __forceinline__ T eader_sample(const T *map, int w, EaderTap<T> row, EaderTap<T> col) {
-    const T top = eader_lerp(map[row.i0 * w + col.i0], map[row.i0 * w + col.i1], col.lambda);
-    const T bottom = eader_lerp(map[row.i1 * w + col.i0], map[row.i1 * w + col.i1], col.lambda);
-    return eader_lerp(top, bottom, row.lambda);
+    const T left = eader_lerp(map[row.i0 * w + col.i0], map[row.i1 * w + col.i0], row.lambda);
+    const T right = eader_lerp(map[row.i0 * w + col.i1], map[row.i1 * w + col.i1], row.lambda);
+    return eader_lerp(left, right, col.lambda);
 }
 
 // Soft mask sigmoid(omega (g - sigma)).

@@ -21,14 +21,21 @@ struct UpsampleNormalizeBackward {
     width: usize,
 }
 
-/// The bilinear value at the output pixel `(row, col)` of one `(h, w)` map, as
-/// `eader_sample` in `common.cuh` computes it.
+/// Fills `line` (length `w`) with the vertical interpolation of the source rows of `row`;
+/// `lerp(line[col.i0], line[col.i1], col.lambda)` is then the bilinear value at `col`, the
+/// same operations in the same order as `eader_sample` in `common.cuh`.
 #[inline(always)]
-fn sample<T: Real>(map: &[T], w: usize, row: Tap<T>, col: Tap<T>) -> T {
+fn interpolate_rows<T: Real>(map: &[T], w: usize, row: Tap<T>, line: &mut [T]) {
     let (top, bottom) = (&map[row.i0 * w..][..w], &map[row.i1 * w..][..w]);
-    let t = lerp(top[col.i0], top[col.i1], col.lambda);
-    let b = lerp(bottom[col.i0], bottom[col.i1], col.lambda);
-    lerp(t, b, row.lambda)
+    for ((l, &t), &b) in line.iter_mut().zip(top).zip(bottom) {
+        *l = lerp(t, b, row.lambda);
+    }
+}
+
+/// The bilinear value at `col` of a row interpolated by [`interpolate_rows`].
+#[inline(always)]
+fn sample_line<T: Real>(line: &[T], col: Tap<T>) -> T {
+    lerp(line[col.i0], line[col.i1], col.lambda)
 }
 
 fn forward_cpu<T: Real>(
@@ -44,18 +51,21 @@ fn forward_cpu<T: Real>(
         .zip(row_extrema.par_iter_mut())
         .enumerate()
         .with_min_len(8)
-        .for_each(|(r, (out, extrema))| {
-            let map = &maps[(r / height) * h * w..][..h * w];
-            let row = rows[r % height];
-            let (mut lo, mut hi) = (sample(map, w, row, cols[0]), sample(map, w, row, cols[0]));
-            for (o, &col) in out.iter_mut().zip(&cols) {
-                let u = sample(map, w, row, col);
-                *o = u;
-                lo = if u < lo { u } else { lo };
-                hi = if u > hi { u } else { hi };
-            }
-            *extrema = (lo, hi);
-        });
+        .for_each_init(
+            || vec![T::ZERO; w],
+            |line, (r, (out, extrema))| {
+                let map = &maps[(r / height) * h * w..][..h * w];
+                interpolate_rows(map, w, rows[r % height], line);
+                let (mut lo, mut hi) = (sample_line(line, cols[0]), sample_line(line, cols[0]));
+                for (o, &col) in out.iter_mut().zip(&cols) {
+                    let u = sample_line(line, col);
+                    *o = u;
+                    lo = if u < lo { u } else { lo };
+                    hi = if u > hi { u } else { hi };
+                }
+                *extrema = (lo, hi);
+            },
+        );
     // Pass 2: normalise each map with its extrema.
     out.par_chunks_mut(height * width)
         .zip(row_extrema.par_chunks(height))
@@ -132,12 +142,15 @@ fn backward_cpu<T: Real>(
             let map = &maps[m * h * w..][..h * w];
             let grad = &grad[m * plane..][..plane];
             // Pass 1: extrema, tie counts, sum dg, sum dg u (u recomputed, not stored).
-            let first = sample(map, w, rows[0], cols[0]);
+            let mut line = vec![T::ZERO; w];
+            interpolate_rows(map, w, rows[0], &mut line);
+            let first = sample_line(&line, cols[0]);
             let (mut min, mut max, mut k_min, mut k_max) = (first, first, 0usize, 0usize);
             let (mut sum_g, mut sum_gu) = (0.0f64, 0.0f64);
             for (y, &row) in rows.iter().enumerate() {
+                interpolate_rows(map, w, row, &mut line);
                 for (x, &col) in cols.iter().enumerate() {
-                    let u = sample(map, w, row, col);
+                    let u = sample_line(&line, col);
                     if u < min {
                         (min, k_min) = (u, 1);
                     } else if u == min {
@@ -159,8 +172,9 @@ fn backward_cpu<T: Real>(
             let mut tmp = vec![T::ZERO; height * w];
             for (y, &row) in rows.iter().enumerate() {
                 let tmp = &mut tmp[y * w..][..w];
+                interpolate_rows(map, w, row, &mut line);
                 for (x, &col) in cols.iter().enumerate() {
-                    let u = sample(map, w, row, col);
+                    let u = sample_line(&line, col);
                     let mut du = k.a * grad[y * width + x];
                     if u == k.max {
                         du += k.b;
