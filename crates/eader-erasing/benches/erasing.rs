@@ -26,9 +26,10 @@ fn composed(maps: &Tensor, images: &Tensor) -> eader_erasing::Result<(Tensor, Te
     Ok((g, mask, erased))
 }
 
-/// The losses' use of the outputs: an area term on g and a weighted sum of the erased images.
+/// A scalar over the outputs whose gradient is dense, as the adversarial network's would
+/// be: the erased images weighted element-wise, plus the area term on g.
 fn loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
-    (g.mean_all()? * 1e-5)? + erased.broadcast_mul(weights)?.mean_all()?
+    (g.sum_all()? * 1e-5)? + (erased * weights)?.sum_all()?
 }
 
 fn bench(c: &mut Criterion) {
@@ -38,7 +39,7 @@ fn bench(c: &mut Criterion) {
         .relu()
         .unwrap();
     let images = Tensor::randn(0f32, 1.0, (P, 3, SIZE, SIZE), &device).unwrap();
-    let weights = Tensor::randn(0f32, 1.0, (1, 3, SIZE, SIZE), &device).unwrap();
+    let weights = Tensor::randn(0f32, 1.0, (P, 3, SIZE, SIZE), &device).unwrap();
     assert_eq!(maps.dtype(), DType::F32);
     // Leaves of the graph, made once: the backward runs are what is timed, not copies.
     let (maps_var, images_var) = (
@@ -67,6 +68,60 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Each op alone, fused against its reference, forward only.
+    let g = upsample_normalize(&maps, SIZE, SIZE).unwrap();
+    let mut ops = c.benchmark_group("ops");
+    ops.sample_size(10);
+    ops.bench_function("upsample_normalize/fused", |b| {
+        b.iter(|| upsample_normalize(&maps, SIZE, SIZE).unwrap())
+    });
+    ops.bench_function("upsample_normalize/composed", |b| {
+        b.iter(|| upsample_normalize_ref(&maps, SIZE, SIZE).unwrap())
+    });
+    ops.bench_function("mask_and_erase/fused", |b| {
+        b.iter(|| mask_and_erase(&g, &images, OMEGA, SIGMA).unwrap())
+    });
+    ops.bench_function("mask_and_erase/composed", |b| {
+        b.iter(|| mask_and_erase_ref(&g, &images, OMEGA, SIGMA).unwrap())
+    });
+    let weights_g = Tensor::randn(0f32, 1.0, (P, SIZE, SIZE), &device).unwrap();
+    let g_var = Var::from_tensor(&g).unwrap();
+    for (name, reference) in [("fused", false), ("composed", true)] {
+        ops.bench_function(format!("upsample_normalize_backward/{name}"), |b| {
+            b.iter(|| {
+                let g = if reference {
+                    upsample_normalize_ref(&maps_var, SIZE, SIZE).unwrap()
+                } else {
+                    upsample_normalize(&maps_var, SIZE, SIZE).unwrap()
+                };
+                let grads = (g * &weights_g)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                grads.get(&maps_var).unwrap().clone()
+            })
+        });
+        ops.bench_function(format!("mask_and_erase_backward/{name}"), |b| {
+            b.iter(|| {
+                let (_, erased) = if reference {
+                    mask_and_erase_ref(&g_var, &images_var, OMEGA, SIGMA).unwrap()
+                } else {
+                    mask_and_erase(&g_var, &images_var, OMEGA, SIGMA).unwrap()
+                };
+                let grads = (erased * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                grads.get(&g_var).unwrap().clone()
+            })
+        });
+    }
+    ops.finish();
 }
 
 criterion_group!(benches, bench);

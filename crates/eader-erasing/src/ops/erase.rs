@@ -64,6 +64,10 @@ fn plane_and_channels(layout: &Layout) -> (usize, usize) {
     (dims[2] * dims[3], dims[1])
 }
 
+/// Pixels per block of the CPU erasing kernel: the block's mask values are computed once
+/// into a stack buffer, then applied to every channel.
+const BLOCK: usize = 1024;
+
 fn erase_cpu<T: Real>(
     x: &[T],
     mask: &[T],
@@ -73,13 +77,24 @@ fn erase_cpu<T: Real>(
 ) -> Vec<T> {
     let mask_of = source.mask_fn::<T>();
     let mut out = vec![T::ZERO; x.len()];
-    out.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each(|(pc, (out, x))| {
-            let mask = &mask[(pc / channels) * plane..][..plane];
-            for ((o, &x), &m) in out.iter_mut().zip(x).zip(mask) {
-                *o = x * (T::ONE - mask_of(m));
+    let image = channels * plane;
+    out.par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .zip(mask.par_chunks(plane))
+        .for_each(|((out, x), mask)| {
+            let mut keep = [T::ZERO; BLOCK];
+            for start in (0..plane).step_by(BLOCK) {
+                let len = BLOCK.min(plane - start);
+                for (k, &m) in keep.iter_mut().zip(&mask[start..start + len]) {
+                    *k = T::ONE - mask_of(m);
+                }
+                for c in 0..channels {
+                    let offset = c * plane + start;
+                    let (out, x) = (&mut out[offset..offset + len], &x[offset..offset + len]);
+                    for ((o, &x), &k) in out.iter_mut().zip(x).zip(&keep[..len]) {
+                        *o = x * k;
+                    }
+                }
             }
         });
     out
