@@ -5,6 +5,7 @@
 //! (`eader-metrics`, …) when you need only one stage of the pipeline. See
 //! `ARCHITECTURE.md` for how data flows between them.
 #![warn(missing_docs)]
+
 pub use eader_dataset as dataset;
 pub use eader_erasing as erasing;
 pub use eader_matfile as matfile;
