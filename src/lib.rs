@@ -7,3 +7,4 @@
 #![warn(missing_docs)]
 
 pub use eader_metrics as metrics;
+pub use eader_models as models;
