@@ -10,4 +10,5 @@ pub use eader_dataset as dataset;
 pub use eader_erasing as erasing;
 pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;
+pub use eader_models as models;
 pub use eader_train as train;
