@@ -6,5 +6,10 @@
 //! `ARCHITECTURE.md` for how data flows between them.
 #![warn(missing_docs)]
 
+pub use eader_dataset as dataset;
+pub use eader_erasing as erasing;
 pub use eader_kernels as kernels;
+pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;
+pub use eader_models as models;
+pub use eader_train as train;

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: project automation, one module per task.
 
 mod ci;
+mod prepare_voc;
 
 use std::process::ExitCode;
 
@@ -18,12 +19,16 @@ struct Cli {
 enum Task {
     /// Run the checks CI runs: formatting, clippy (warnings denied), tests.
     Ci(ci::CiArgs),
+    /// Prepare PASCAL VOC 2012 + SBD (train_aug, 10,582 images): fetch or take
+    /// the archives, check, extract, convert SBD's labels, write the lists, verify.
+    PrepareVoc(Box<prepare_voc::PrepareVocArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Ci(args) => ci::run(&args),
+        Task::PrepareVoc(args) => prepare_voc::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Accumulating a confusion matrix over a VOC-val-sized split:
-//! 1,449 maps of 500x375 pixels (271.7 M pixels), serial and on all rayon threads.
+//! 1,449 maps of 500x375 pixels (271.7 M pixels), serial and on all rayon threads,
+//! against a naive single-table loop as the baseline.
 //!
 //! The maps look like segmentation output: a few rectangles of foreground
 //! classes on background, a void band in the ground truth, and a prediction
@@ -65,6 +66,20 @@ fn bench(c: &mut Criterion) {
                 matrix.update(pred, gt).expect("valid maps");
             }
             matrix
+        })
+    });
+    // Baseline: the textbook loop (one table, a branch per pixel).
+    group.bench_function("naive_baseline", |b| {
+        b.iter(|| {
+            let mut counts = vec![0u64; N_CLASSES * N_CLASSES];
+            for (pred, gt) in &maps {
+                for (&p, &g) in pred.iter().zip(gt) {
+                    if g != 255 {
+                        counts[g as usize * N_CLASSES + p as usize] += 1;
+                    }
+                }
+            }
+            counts
         })
     });
     group.bench_function("parallel", |b| {

@@ -1,0 +1,58 @@
+//! `eader`: train EADER localizers (and, next, evaluate, infer, inspect).
+//!
+//! Results go to stdout, progress and diagnostics to stderr. Errors print their
+//! whole chain once (`{:#}`) and exit with status 2.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod train;
+
+/// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
+#[derive(Debug, Parser)]
+#[command(name = "eader", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Train a localizer (and optionally an adversarial); no arguments: the demo run
+    Train(Box<train::TrainArgs>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Train(args) => {
+            let resolved = train::resolve(&args)?;
+            if !resolved.demo_preset.is_empty() {
+                eprintln!(
+                    "demo run (no --dataset-root): preset differing from the reference's defaults:"
+                );
+                for (key, value) in &resolved.demo_preset {
+                    eprintln!("  {key} = {value}");
+                }
+            }
+            if args.dry_run {
+                print!("{}", resolved.config.to_toml()?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            anyhow::bail!(
+                "the training pipeline is not available in this build yet (it needs eader-dataset, eader-models and eader-erasing); use --dry-run to check a configuration"
+            )
+        }
+    }
+}

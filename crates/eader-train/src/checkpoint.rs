@@ -1,0 +1,389 @@
+//! Checkpoints: one folder holding `weights.safetensors` and `state.json`.
+//!
+//! - `weights.safetensors`: both networks' tensors under torchvision names with
+//!   the prefixes [`LOCALIZER_PREFIX`] and [`ADVERSARIAL_PREFIX`] (parameters and
+//!   BatchNorm running statistics), and the optimizers' state under
+//!   [`LOCALIZER_OPTIMIZER_PREFIX`] and [`ADVERSARIAL_OPTIMIZER_PREFIX`]. Its
+//!   safetensors metadata repeats the epoch and global step, so a weights file
+//!   and a state file from different saves are detected.
+//! - `state.json`: [`CheckpointState`], the effective config, the epoch, the
+//!   global step, the RNG state and the trainer's history.
+//!
+//! Writing is atomic at the folder level: both files go to `checkpoint.tmp/`,
+//! are flushed to disk, then the previous `checkpoint/` becomes
+//! `checkpoint.old/`, `checkpoint.tmp/` becomes `checkpoint/`, and only then is
+//! `checkpoint.old/` deleted. An interruption at any point leaves a complete
+//! checkpoint (`checkpoint/` or, between the two renames, `checkpoint.old/`,
+//! which [`resolve`] falls back to).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::rng::RngState;
+
+/// Folder of the current checkpoint inside an experiment folder.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// The tensors file inside a checkpoint folder.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// The JSON state file inside a checkpoint folder.
+pub const STATE_FILE: &str = "state.json";
+/// Version of the checkpoint layout.
+pub const FORMAT_VERSION: u32 = 1;
+/// Prefix of the localizer's tensors.
+pub const LOCALIZER_PREFIX: &str = "localizer.";
+/// Prefix of the adversarial's tensors.
+pub const ADVERSARIAL_PREFIX: &str = "adversarial.";
+/// Prefix of the localizer optimizer's state.
+pub const LOCALIZER_OPTIMIZER_PREFIX: &str = "localizer_optimizer.";
+/// Prefix of the adversarial optimizer's state.
+pub const ADVERSARIAL_OPTIMIZER_PREFIX: &str = "adversarial_optimizer.";
+
+/// Everything but the tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Last completed epoch (counted from 1).
+    pub epoch: usize,
+    /// Global step of the next training step.
+    pub global_step: u64,
+    /// The run's effective configuration.
+    pub config: TrainConfig,
+    /// The trainer's random generator.
+    pub rng: RngState,
+    /// Trainer-defined history (per-epoch records), carried across resumes.
+    #[serde(default)]
+    pub history: serde_json::Value,
+}
+
+/// A loaded checkpoint.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The checkpoint folder it was read from.
+    pub path: PathBuf,
+    /// The JSON state.
+    pub state: CheckpointState,
+    /// All tensors, with their prefixes.
+    pub tensors: HashMap<String, Tensor>,
+}
+
+impl Checkpoint {
+    /// The tensors under `prefix`, with the prefix removed.
+    pub fn tensors_with_prefix(&self, prefix: &str) -> HashMap<String, Tensor> {
+        strip_prefix(&self.tensors, prefix)
+    }
+}
+
+/// The tensors of `tensors` under `prefix`, with the prefix removed.
+pub fn strip_prefix(tensors: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    tensors
+        .iter()
+        .filter_map(|(name, t)| Some((name.strip_prefix(prefix)?.to_owned(), t.clone())))
+        .collect()
+}
+
+/// Writes a checkpoint into `experiment_dir/checkpoint/` atomically (see the
+/// module docs) and returns that folder.
+pub fn save(
+    experiment_dir: &Path,
+    state: &CheckpointState,
+    tensors: &[(String, Tensor)],
+) -> Result<PathBuf> {
+    let final_dir = experiment_dir.join(CHECKPOINT_DIR);
+    let tmp_dir = fsutil::with_suffix(&final_dir, ".tmp");
+    let old_dir = fsutil::with_suffix(&final_dir, ".old");
+    if tmp_dir.exists() {
+        std::fs::remove_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+    }
+    std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+
+    let mut seen = std::collections::HashSet::new();
+    let mut cpu = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        if !seen.insert(name.as_str()) {
+            return Err(Error::checkpoint(
+                &final_dir,
+                format!("tensor {name} given twice"),
+            ));
+        }
+        cpu.push((name.clone(), t.to_device(&Device::Cpu)?.contiguous()?));
+    }
+    let metadata = HashMap::from([
+        ("format".to_owned(), "eader-checkpoint".to_owned()),
+        ("epoch".to_owned(), state.epoch.to_string()),
+        ("global_step".to_owned(), state.global_step.to_string()),
+    ]);
+    let weights = tmp_dir.join(WEIGHTS_FILE);
+    safetensors::serialize_to_file(cpu, Some(metadata), &weights)
+        .map_err(|e| Error::checkpoint(&weights, e.to_string()))?;
+    fsutil::sync_file(&weights)?;
+    let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Json {
+        path: tmp_dir.join(STATE_FILE),
+        message: e.to_string(),
+    })?;
+    fsutil::write_atomic(&tmp_dir.join(STATE_FILE), &json)?;
+
+    if old_dir.exists() {
+        std::fs::remove_dir_all(&old_dir).map_err(|e| Error::io(&old_dir, e))?;
+    }
+    if final_dir.exists() {
+        std::fs::rename(&final_dir, &old_dir).map_err(|e| Error::io(&final_dir, e))?;
+    }
+    std::fs::rename(&tmp_dir, &final_dir).map_err(|e| Error::io(&tmp_dir, e))?;
+    if old_dir.exists() {
+        std::fs::remove_dir_all(&old_dir).map_err(|e| Error::io(&old_dir, e))?;
+    }
+    Ok(final_dir)
+}
+
+/// Finds the checkpoint folder `path` designates: a checkpoint folder, an
+/// experiment folder holding one (or, after an interrupted save, its
+/// `checkpoint.old/`), or either file inside a checkpoint folder.
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.is_file() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == WEIGHTS_FILE || name == STATE_FILE {
+            if let Some(parent) = path.parent() {
+                return Ok(parent.to_owned());
+            }
+        }
+        return Err(Error::checkpoint(
+            path,
+            format!("not a checkpoint: expected a folder holding {STATE_FILE} and {WEIGHTS_FILE}"),
+        ));
+    }
+    if !path.exists() {
+        return Err(Error::checkpoint(path, "no such file or folder"));
+    }
+    if path.join(STATE_FILE).is_file() {
+        return Ok(path.to_owned());
+    }
+    for candidate in [CHECKPOINT_DIR, "checkpoint.old"] {
+        let dir = path.join(candidate);
+        if dir.join(STATE_FILE).is_file() {
+            return Ok(dir);
+        }
+    }
+    Err(Error::checkpoint(
+        path,
+        format!("no checkpoint here: expected {STATE_FILE} and {WEIGHTS_FILE}, or a {CHECKPOINT_DIR}/ folder holding them"),
+    ))
+}
+
+/// Reads the checkpoint `path` designates (see [`resolve`]), tensors on `device`.
+pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
+    let dir = resolve(path)?;
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| Error::Json {
+        path: state_path.clone(),
+        message: e.to_string(),
+    })?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(Error::checkpoint(
+            &state_path,
+            format!(
+                "format version {}, this eader reads {FORMAT_VERSION}",
+                state.format_version
+            ),
+        ));
+    }
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::checkpoint(&weights_path, e.to_string()))?;
+    let info = metadata.metadata().clone().unwrap_or_default();
+    let same_save = info.get("epoch") == Some(&state.epoch.to_string())
+        && info.get("global_step") == Some(&state.global_step.to_string());
+    if !same_save {
+        return Err(Error::checkpoint(
+            &dir,
+            format!(
+                "{WEIGHTS_FILE} (epoch {}, step {}) and {STATE_FILE} (epoch {}, step {}) come from different saves",
+                info.get("epoch").map_or("?", String::as_str),
+                info.get("global_step").map_or("?", String::as_str),
+                state.epoch,
+                state.global_step
+            ),
+        ));
+    }
+    let tensors = candle::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| Error::checkpoint(&weights_path, e.to_string()))?;
+    Ok(Checkpoint {
+        path: dir,
+        state,
+        tensors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::TrainRng;
+    use candle::DType;
+
+    fn state(epoch: usize) -> CheckpointState {
+        let mut rng = TrainRng::new(9);
+        rng.next_u64();
+        CheckpointState {
+            format_version: FORMAT_VERSION,
+            epoch,
+            global_step: 10 * epoch as u64,
+            config: TrainConfig {
+                adversarial_model: Some("resnet18".into()),
+                seed: Some(9),
+                ..TrainConfig::default()
+            },
+            rng: rng.state(),
+            history: serde_json::json!([{"epoch": 1, "val_miou": 0.25}]),
+        }
+    }
+
+    fn tensors(scale: f32) -> Vec<(String, Tensor)> {
+        let dev = Device::Cpu;
+        let w = (Tensor::arange(0f32, 12., &dev)
+            .unwrap()
+            .reshape((3, 4))
+            .unwrap()
+            * scale as f64)
+            .unwrap();
+        vec![
+            ("localizer.fc.weight".into(), w.clone()),
+            ("adversarial.fc.weight".into(), w.t().unwrap()),
+            (
+                "localizer_optimizer.fc.weight.step".into(),
+                Tensor::new(3i64, &dev).unwrap(),
+            ),
+            (
+                "localizer.bn1.running_var".into(),
+                Tensor::ones(4, DType::F32, &dev).unwrap(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = save(dir.path(), &state(2), &tensors(0.5)).unwrap();
+        assert_eq!(written, dir.path().join(CHECKPOINT_DIR));
+        for path in [
+            dir.path().to_owned(),
+            written.clone(),
+            written.join(STATE_FILE),
+            written.join(WEIGHTS_FILE),
+        ] {
+            let ck = load(&path, &Device::Cpu).unwrap();
+            assert_eq!(ck.state, state(2));
+            assert_eq!(ck.tensors.len(), 4);
+            for (name, t) in tensors(0.5) {
+                let back = &ck.tensors[&name];
+                assert_eq!(back.dtype(), t.dtype(), "{name}");
+                assert_eq!(back.dims(), t.dims(), "{name}");
+                let a = back.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+                let b = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+                assert_eq!(a.to_vec1::<f64>().unwrap(), b.to_vec1::<f64>().unwrap());
+            }
+            let loc = ck.tensors_with_prefix(LOCALIZER_PREFIX);
+            let mut names: Vec<_> = loc.keys().cloned().collect();
+            names.sort();
+            assert_eq!(names, ["bn1.running_var", "fc.weight"]);
+        }
+        // The RNG continues where it was saved.
+        let ck = load(dir.path(), &Device::Cpu).unwrap();
+        let mut a = TrainRng::from_state(&ck.state.rng).unwrap();
+        let mut b = TrainRng::new(9);
+        b.next_u64();
+        assert_eq!(a.next_u64(), b.next_u64());
+    }
+
+    #[test]
+    fn overwrite_keeps_one_complete_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &state(1), &tensors(1.0)).unwrap();
+        save(dir.path(), &state(2), &tensors(2.0)).unwrap();
+        let ck = load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(ck.state.epoch, 2);
+        let w: Vec<Vec<f32>> = ck.tensors["localizer.fc.weight"].to_vec2().unwrap();
+        assert_eq!(w[1][1], 10.0);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(leftovers, [CHECKPOINT_DIR]);
+    }
+
+    #[test]
+    fn interrupted_save_falls_back_to_the_previous_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), &state(1), &tensors(1.0)).unwrap();
+        // Crash between the two renames: only checkpoint.old/ and a partial tmp remain.
+        std::fs::rename(
+            dir.path().join(CHECKPOINT_DIR),
+            dir.path().join("checkpoint.old"),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("checkpoint.tmp")).unwrap();
+        std::fs::write(
+            dir.path().join("checkpoint.tmp").join(WEIGHTS_FILE),
+            b"partial",
+        )
+        .unwrap();
+        let ck = load(dir.path(), &Device::Cpu).unwrap();
+        assert_eq!(ck.state.epoch, 1);
+        // The next save cleans up.
+        save(dir.path(), &state(2), &tensors(2.0)).unwrap();
+        assert!(!dir.path().join("checkpoint.old").exists());
+        assert!(!dir.path().join("checkpoint.tmp").exists());
+        assert_eq!(load(dir.path(), &Device::Cpu).unwrap().state.epoch, 2);
+    }
+
+    #[test]
+    fn bad_checkpoints_are_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(&dir.path().join("nope"), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope") && err.contains("no such"), "{err}");
+        let err = load(dir.path(), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("no checkpoint here"), "{err}");
+        let other = dir.path().join("model.pth");
+        std::fs::write(&other, b"x").unwrap();
+        let err = load(&other, &Device::Cpu).unwrap_err().to_string();
+        assert!(
+            err.contains("model.pth") && err.contains("not a checkpoint"),
+            "{err}"
+        );
+
+        // Weights and state from different saves.
+        let a = tempfile::tempdir().unwrap();
+        save(a.path(), &state(1), &tensors(1.0)).unwrap();
+        save(dir.path(), &state(2), &tensors(1.0)).unwrap();
+        std::fs::copy(
+            a.path().join(CHECKPOINT_DIR).join(WEIGHTS_FILE),
+            dir.path().join(CHECKPOINT_DIR).join(WEIGHTS_FILE),
+        )
+        .unwrap();
+        let err = load(dir.path(), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("different saves"), "{err}");
+
+        // A corrupt state file.
+        std::fs::write(dir.path().join(CHECKPOINT_DIR).join(STATE_FILE), b"{").unwrap();
+        let err = load(dir.path(), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains(STATE_FILE), "{err}");
+
+        // Duplicate names are refused.
+        let mut t = tensors(1.0);
+        t.push(t[0].clone());
+        let err = save(dir.path(), &state(3), &t).unwrap_err().to_string();
+        assert!(err.contains("given twice"), "{err}");
+    }
+}

@@ -1,0 +1,42 @@
+//! The EADER training library: the last stage of the training flow
+//! (dataset → models → attention maps → erasing → **losses → optimizer**).
+//!
+//! - [`optim`]: SGD, Adam and RMSprop with PyTorch's update rules, state as named tensors.
+//! - [`schedule`]: which network trains at a global step (method.md's phases).
+//! - [`config`]: [`TrainConfig`], every option of `eader train` with the reference's
+//!   defaults, TOML in and out, validation.
+//! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically.
+//! - [`logging`]: JSON Lines records, `summary.json`, PNG plots.
+//! - [`guard`]: the Ctrl-C flag and the NaN/inf loss guard.
+//! - [`losses`]: BCE on logits and the attention-mining loss.
+//! - [`segmentation`]: per-class maps to a segmentation map (threshold, argmax).
+//! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
+#![warn(missing_docs)]
+
+pub mod checkpoint;
+pub mod config;
+mod error;
+mod fsutil;
+pub mod guard;
+pub mod logging;
+pub mod losses;
+pub mod optim;
+pub mod rng;
+pub mod schedule;
+pub mod segmentation;
+pub mod visuals;
+
+// FIXME(integration): `step.rs` (the EADER step) and `evaluate.rs` (validation and
+// evaluation) are written and tested against eader-dataset, eader-models and
+// eader-erasing, which are not on main yet. Once they are: add `candle-nn`,
+// `eader-dataset`, `eader-erasing` and `eader-models` to this crate's
+// dependencies, `#[from]` variants for their errors to `Error`, and
+// `pub mod evaluate; pub mod step;` here.
+
+pub use checkpoint::{Checkpoint, CheckpointState};
+pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
+pub use error::{Error, Result};
+pub use guard::{check_finite, StopFlag};
+pub use optim::{Optimizer, OptimizerKind};
+pub use rng::{RngState, TrainRng};
+pub use schedule::{Phase, Schedule};
