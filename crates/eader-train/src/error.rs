@@ -83,6 +83,18 @@ pub enum Error {
     /// The Ctrl-C handler could not be installed.
     #[error("cannot install the Ctrl-C handler: {0}")]
     CtrlC(String),
+    /// Reading the dataset failed.
+    #[error(transparent)]
+    Dataset(#[from] eader_dataset::Error),
+    /// Building or running a network failed.
+    #[error(transparent)]
+    Models(#[from] eader_models::Error),
+    /// An erasing op failed.
+    #[error(transparent)]
+    Erasing(#[from] eader_erasing::Error),
+    /// Computing metrics failed.
+    #[error(transparent)]
+    Metrics(#[from] eader_metrics::Error),
 }
 
 impl Error {

@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod evaluate;
 mod fsutil;
 pub mod guard;
 pub mod logging;
@@ -24,14 +25,8 @@ pub mod optim;
 pub mod rng;
 pub mod schedule;
 pub mod segmentation;
+pub mod step;
 pub mod visuals;
-
-// FIXME(integration): `step.rs` (the EADER step) and `evaluate.rs` (validation and
-// evaluation) are written and tested against eader-dataset, eader-models and
-// eader-erasing, which are not on main yet. Once they are: add `candle-nn`,
-// `eader-dataset`, `eader-erasing` and `eader-models` to this crate's
-// dependencies, `#[from]` variants for their errors to `Error`, and
-// `pub mod evaluate; pub mod step;` here.
 
 pub use checkpoint::{Checkpoint, CheckpointState};
 pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
