@@ -4,7 +4,7 @@
 //! CAM and Grad-CAM maps.
 //!
 //! The fixtures are computed in float64. The full comparison runs eader in
-//! float64 too (tolerance 1e-6 relative to each tensor's magnitude): PyTorch's
+//! float64 too (tolerance 1e-9 relative to each tensor's magnitude): PyTorch's
 //! own float32 gradients differ from its float64 ones by up to 0.2 of a
 //! tensor's largest entry on ResNet-50 (train-mode BatchNorm over a batch of
 //! two random-weight images amplifies rounding), so an f32-vs-f32 comparison of

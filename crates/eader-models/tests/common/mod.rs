@@ -11,7 +11,7 @@ use eader_models::{Architecture, Classifier};
 /// Tolerance of the f32 parity checks, relative to the tensor's magnitude.
 pub const TOL: f64 = 1e-4;
 /// Tolerance of the f64 parity checks (both sides in float64).
-pub const TOL64: f64 = 1e-6;
+pub const TOL64: f64 = 1e-9;
 /// Number of sampled entries in a summary.
 pub const SAMPLES: usize = 6;
 /// Classes of the fixtures' heads.
