@@ -3,6 +3,7 @@
 //!
 //! - [`optim`]: SGD, Adam and RMSprop with PyTorch's update rules, state as named tensors.
 //! - [`schedule`]: which network trains at a global step (method.md's phases).
+//! - [`device`]: `--device auto|cpu|cuda[:N]` to a candle device, with clear errors.
 //! - [`config`]: [`TrainConfig`], every option of `eader train` with the reference's
 //!   defaults, TOML in and out, validation.
 //! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically.
@@ -15,6 +16,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 mod error;
 pub mod evaluate;
 mod fsutil;
@@ -30,6 +32,7 @@ pub mod visuals;
 
 pub use checkpoint::{Checkpoint, CheckpointState};
 pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
+pub use device::{describe as describe_device, resolve as resolve_device};
 pub use error::{Error, Result};
 pub use guard::{check_finite, StopFlag};
 pub use optim::{Optimizer, OptimizerKind};
