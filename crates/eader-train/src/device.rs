@@ -179,4 +179,112 @@ mod tests {
             assert!(resolve(DeviceChoice::Auto).unwrap().is_cpu());
         }
     }
+
+    /// A ResNet-like block through the models' ops seam (conv, batch norm + ReLU, stem
+    /// max-pool, residual add + ReLU, global average pool, dropout off, linear), forward
+    /// and backward on `device` in `dtype`: the logits, the batch statistics and the
+    /// gradients of the input and every parameter, as f32 on the CPU (all but the conv
+    /// bias's, which batch norm makes 0 up to rounding).
+    fn ops_block(device: &Device, dtype: candle::DType) -> Vec<(&'static str, Vec<f32>)> {
+        use candle::{DType, Tensor, Var};
+        use eader_models::ops;
+
+        // Deterministic inputs: sin of a scaled index, values in [-1, 1].
+        let wave = |shape: &[usize], scale: f64, gain: f64, offset: f64| {
+            let n: usize = shape.iter().product();
+            let t = Tensor::arange(0u32, n as u32, &Device::Cpu)
+                .and_then(|t| t.to_dtype(DType::F64))
+                .and_then(|t| t.affine(scale, 0.3))
+                .and_then(|t| t.sin())
+                .and_then(|t| t.affine(gain, offset))
+                .and_then(|t| t.reshape(shape))
+                .and_then(|t| t.to_dtype(dtype))
+                .and_then(|t| t.to_device(device))
+                .unwrap();
+            Var::from_tensor(&t).unwrap()
+        };
+        let x = wave(&[2, 3, 17, 15], 0.37, 1.0, 0.0);
+        let w = wave(&[8, 3, 3, 3], 1.3, 0.2, 0.0);
+        let b = wave(&[8], 0.9, 1.0, 0.0);
+        let gamma = wave(&[8], 0.5, 0.5, 1.0);
+        let beta = wave(&[8], 0.7, 0.1, 0.0);
+        let fc = wave(&[5, 8], 0.11, 1.0, 0.0);
+        let conv = ops::ConvConfig {
+            stride: 2,
+            padding: 1,
+            dilation: 1,
+        };
+        let y = ops::conv2d(&x, &w, Some(&b), conv).unwrap();
+        let (y, mean, var) = ops::batch_norm_train(&y, &gamma, &beta, 1e-5, true).unwrap();
+        let y = ops::max_pool2d(&y, ops::Pool2dConfig::STEM).unwrap();
+        let y = ops::add_relu(&y, &y.affine(-0.5, 0.1).unwrap()).unwrap();
+        let y = ops::dropout(&ops::global_avg_pool(&y).unwrap(), 0.5, false).unwrap();
+        let logits = ops::linear(&y, &fc, None).unwrap();
+        let loss = (logits.sqr().unwrap().sum_all().unwrap() + logits.sum_all().unwrap()).unwrap();
+        let grads = loss.backward().unwrap();
+        let host = |t: &Tensor| {
+            t.to_device(&Device::Cpu)
+                .and_then(|t| t.to_dtype(DType::F32))
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>())
+                .unwrap()
+        };
+        let mut out = vec![
+            ("logits", host(&logits)),
+            ("bn mean", host(&mean)),
+            ("bn var", host(&var)),
+        ];
+        for (name, v) in [
+            ("dx", &x),
+            ("dw", &w),
+            ("dgamma", &gamma),
+            ("dbeta", &beta),
+            ("dfc", &fc),
+        ] {
+            out.push((name, host(grads.get(v).unwrap())));
+        }
+        out
+    }
+
+    /// Every output of `got` within 1e-4 of the largest magnitude of the same output in
+    /// `want` (f32 sums in another order than the f64 reference's).
+    fn assert_block_close(got: &[(&str, Vec<f32>)], want: &[(&str, Vec<f32>)], what: &str) {
+        assert_eq!(got.len(), want.len());
+        for ((name, a), (_, b)) in got.iter().zip(want) {
+            assert_eq!(a.len(), b.len(), "{what}: {name}");
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            for (i, (p, q)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (p - q).abs() <= 1e-4 * scale,
+                    "{what}: {name}[{i}] {p} vs f64 cpu {q} (scale {scale})"
+                );
+            }
+        }
+    }
+
+    /// CPU twin of `models_ops_on_cuda_match_the_cpu`: the block in f32 against f64.
+    #[test]
+    fn models_ops_block_f32_matches_f64_on_the_cpu() {
+        let want = ops_block(&Device::Cpu, candle::DType::F64);
+        let got = ops_block(&Device::Cpu, candle::DType::F32);
+        assert_block_close(&got, &want, "cpu f32");
+    }
+
+    /// The models' ops seam on a CUDA device takes candle's own ops (eader-kernels is
+    /// CPU-only): the block in f32 on CUDA matches the CPU's f64. Passes with a notice
+    /// when no device opens (scripts/gpu-run.sh flags that notice).
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn models_ops_on_cuda_match_the_cpu() {
+        let device = match resolve(DeviceChoice::Cuda(0)) {
+            Ok(device) => device,
+            Err(e) => {
+                eprintln!("no CUDA device, models_ops_on_cuda_match_the_cpu not run: {e}");
+                return;
+            }
+        };
+        let want = ops_block(&Device::Cpu, candle::DType::F64);
+        let got = ops_block(&device, candle::DType::F32);
+        assert_block_close(&got, &want, "cuda f32");
+    }
 }
