@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod evaluate;
 mod train;
 
 /// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
@@ -21,6 +22,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Train a localizer (and optionally an adversarial); no arguments: the demo run
     Train(Box<train::TrainArgs>),
+    /// Score a trained localizer's segmentation maps on a split (pseudo labels, maps, visuals)
+    Evaluate(Box<evaluate::EvaluateArgs>),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Evaluate(args) => {
+            evaluate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Train(args) => {
             let resolved = train::resolve(&args)?;
             if !resolved.demo_preset.is_empty() {

@@ -76,10 +76,29 @@ pub fn load_weights(arch: Architecture, path: &Path, device: &Device) -> Result<
     classifier_from_tensors(arch, tensors, path, device)
 }
 
+/// A localizer loaded from a checkpoint, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedLocalizer {
+    /// The network (eval it with `train = false`).
+    pub model: Classifier,
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The checkpoint folder it was read from.
+    pub dir: std::path::PathBuf,
+    /// The last completed epoch of the run.
+    pub epoch: usize,
+}
+
 /// Loads the localizer of the checkpoint `path` designates (a checkpoint
 /// folder, either of its files, or an experiment folder; see
 /// [`checkpoint::resolve`]) onto `device`, with the run's configuration.
 pub fn load_localizer(path: &Path, device: &Device) -> Result<(Classifier, TrainConfig)> {
+    let loaded = load_localizer_checkpoint(path, device)?;
+    Ok((loaded.model, loaded.config))
+}
+
+/// [`load_localizer`], also telling the checkpoint folder and epoch.
+pub fn load_localizer_checkpoint(path: &Path, device: &Device) -> Result<LoadedLocalizer> {
     let ck = checkpoint::load(path, device)?;
     let file = ck.path.join(WEIGHTS_FILE);
     let arch = parse_architecture(&ck.state.config.localizer_model, &ck.path)?;
@@ -89,7 +108,12 @@ pub fn load_localizer(path: &Path, device: &Device) -> Result<(Classifier, Train
         &file,
         device,
     )?;
-    Ok((model, ck.state.config))
+    Ok(LoadedLocalizer {
+        model,
+        config: ck.state.config,
+        dir: ck.path,
+        epoch: ck.state.epoch,
+    })
 }
 
 /// Loads the adversarial of the checkpoint `path` designates, `None` when the

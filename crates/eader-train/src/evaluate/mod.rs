@@ -21,7 +21,9 @@ pub mod protocol;
 pub mod run;
 pub mod sweep;
 
-pub use load::{load_adversarial, load_localizer, load_weights};
+pub use load::{
+    load_adversarial, load_localizer, load_localizer_checkpoint, load_weights, LoadedLocalizer,
+};
 pub use maps::{image_maps, MapClasses, MapConfig};
 pub use outputs::{Existing, SaveDirs, VisualStyle};
 pub use protocol::{LabelSource, Protocol, ProtocolCard};

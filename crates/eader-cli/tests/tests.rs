@@ -1,0 +1,5 @@
+//! End-to-end tests of the `eader` binary's evaluate, infer and inspect
+//! commands on tiny generated data (one test binary, see ripgrep's layout).
+
+mod evaluate;
+mod util;
