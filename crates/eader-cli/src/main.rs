@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod evaluate;
+mod inspect;
 mod train;
 
 /// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
@@ -24,6 +25,8 @@ pub(crate) enum Command {
     Train(Box<train::TrainArgs>),
     /// Score a trained localizer's segmentation maps on a split (pseudo labels, maps, visuals)
     Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Run one batch through the method and write every intermediate (debugging, parity)
+    Inspect(Box<inspect::InspectArgs>),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Evaluate(args) => {
             evaluate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => {
+            inspect::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => {

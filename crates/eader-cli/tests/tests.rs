@@ -2,4 +2,5 @@
 //! commands on tiny generated data (one test binary, see ripgrep's layout).
 
 mod evaluate;
+mod inspect;
 mod util;

@@ -96,3 +96,54 @@ pub fn eader_err(args: &[&str]) -> String {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// `n` values in [-1, 1) from (name, index): splitmix64 of a name hash (the
+/// formula of crates/eader-train/scripts/make_inspect_fixtures.py).
+pub fn hashed(name: &str, n: usize) -> Vec<f64> {
+    let mut seed: u64 = 0xCBF29CE484222325;
+    for &b in name.as_bytes() {
+        seed ^= b as u64;
+        seed = seed.wrapping_mul(0x100000001B3);
+    }
+    (0..n as u64)
+        .map(|i| {
+            let mut z = seed ^ i.wrapping_mul(0x9E3779B97F4A7C15);
+            z = z.wrapping_add(0x9E3779B97F4A7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            z ^= z >> 31;
+            let k = (z >> 40) as f64;
+            (2.0 * k - 16777216.0) / 16777216.0
+        })
+        .collect()
+}
+
+/// The fixture script's value of a parameter or buffer.
+pub fn param_value(name: &str, shape: &[usize]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let u = hashed(name, n);
+    let (offset, scale) = if name.ends_with("running_var") {
+        (4.0, 2.0)
+    } else if name.ends_with("running_mean") || name.ends_with("bias") {
+        (0.0, 0.1)
+    } else if shape.len() == 1 {
+        (1.0, 0.2)
+    } else {
+        (0.0, (6.0 / (n / shape[0]) as f64).sqrt())
+    };
+    u.iter().map(|v| (offset + scale * v) as f32).collect()
+}
+
+/// Writes `arch` with `k` classes filled by [`param_value`] (names hashed
+/// with `prefix`) as a torchvision-named safetensors file.
+pub fn formula_weights(arch: Architecture, k: usize, prefix: &str, path: &Path) {
+    let m = Classifier::new(arch, k, VarBuilder::zeros(DType::F32, &Device::Cpu)).unwrap();
+    for p in m.params() {
+        let shape = p.var.dims().to_vec();
+        let v = param_value(&format!("{prefix}{}", p.name), &shape);
+        p.var
+            .set(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    weights::save(&m, path).unwrap();
+}

@@ -11,6 +11,9 @@
 //! - [`losses`]: BCE on logits and the attention-mining loss.
 //! - [`segmentation`]: per-class maps to a segmentation map (threshold, argmax).
 //! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
+//! - [`evaluate`]: validation, and `eader evaluate`'s pass (protocols, sweeps,
+//!   multi-scale maps, pseudo labels); loading a trained localizer.
+//! - [`inspect`]: one batch with every intermediate, for debugging and parity.
 #![warn(missing_docs)]
 
 pub mod checkpoint;
@@ -19,6 +22,7 @@ mod error;
 pub mod evaluate;
 mod fsutil;
 pub mod guard;
+pub mod inspect;
 pub mod logging;
 pub mod losses;
 pub mod optim;
