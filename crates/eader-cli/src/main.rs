@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod evaluate;
+mod infer;
 mod inspect;
 mod train;
 
@@ -25,6 +26,8 @@ pub(crate) enum Command {
     Train(Box<train::TrainArgs>),
     /// Score a trained localizer's segmentation maps on a split (pseudo labels, maps, visuals)
     Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Predicted classes, maps and segmentation maps of unlabelled images or folders
+    Infer(Box<infer::InferArgs>),
     /// Run one batch through the method and write every intermediate (debugging, parity)
     Inspect(Box<inspect::InspectArgs>),
 }
@@ -44,6 +47,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Evaluate(args) => {
             evaluate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Infer(args) => {
+            infer::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect(args) => {

@@ -2,5 +2,6 @@
 //! commands on tiny generated data (one test binary, see ripgrep's layout).
 
 mod evaluate;
+mod infer;
 mod inspect;
 mod util;

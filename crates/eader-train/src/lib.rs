@@ -13,6 +13,7 @@
 //! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
 //! - [`evaluate`]: validation, and `eader evaluate`'s pass (protocols, sweeps,
 //!   multi-scale maps, pseudo labels); loading a trained localizer.
+//! - [`infer`]: maps and segmentation maps of unlabelled images (predicted classes).
 //! - [`inspect`]: one batch with every intermediate, for debugging and parity.
 #![warn(missing_docs)]
 
@@ -22,6 +23,7 @@ mod error;
 pub mod evaluate;
 mod fsutil;
 pub mod guard;
+pub mod infer;
 pub mod inspect;
 pub mod logging;
 pub mod losses;
