@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod device;
+mod progress;
 mod train;
 
 /// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
@@ -36,23 +38,6 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Train(args) => {
-            let resolved = train::resolve(&args)?;
-            if !resolved.demo_preset.is_empty() {
-                eprintln!(
-                    "demo run (no --dataset-root): preset differing from the reference's defaults:"
-                );
-                for (key, value) in &resolved.demo_preset {
-                    eprintln!("  {key} = {value}");
-                }
-            }
-            if args.dry_run {
-                print!("{}", resolved.config.to_toml()?);
-                return Ok(ExitCode::SUCCESS);
-            }
-            anyhow::bail!(
-                "the training pipeline is not available in this build yet (it needs eader-dataset, eader-models and eader-erasing); use --dry-run to check a configuration"
-            )
-        }
+        Command::Train(args) => train::run(&args),
     }
 }

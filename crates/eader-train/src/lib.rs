@@ -10,6 +10,8 @@
 //! - [`guard`]: the Ctrl-C flag and the NaN/inf loss guard.
 //! - [`losses`]: BCE on logits and the attention-mining loss.
 //! - [`segmentation`]: per-class maps to a segmentation map (threshold, argmax).
+//! - [`trainer`]: [`Trainer`], the whole run: data, networks, epochs, validation,
+//!   checkpoints, resuming.
 //! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
 #![warn(missing_docs)]
 
@@ -26,6 +28,7 @@ pub mod rng;
 pub mod schedule;
 pub mod segmentation;
 pub mod step;
+pub mod trainer;
 pub mod visuals;
 
 pub use checkpoint::{Checkpoint, CheckpointState};
@@ -35,3 +38,4 @@ pub use guard::{check_finite, StopFlag};
 pub use optim::{Optimizer, OptimizerKind};
 pub use rng::{RngState, TrainRng};
 pub use schedule::{Phase, Schedule};
+pub use trainer::{Observer, Outcome, Summary, Trainer};
