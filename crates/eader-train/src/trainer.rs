@@ -694,6 +694,13 @@ impl Trainer {
                 }
             }
             self.finish_epoch(epoch, &meters, observer)?;
+            if self.stop.is_set() && self.epoch < self.config.epochs {
+                return Ok(Outcome::Stopped {
+                    checkpoint: self.dir.join(checkpoint::CHECKPOINT_DIR),
+                    epoch: self.epoch,
+                    global_step: self.global_step,
+                });
+            }
         }
         let summary = self.summary()?;
         logging::write_json(&self.dir.join(logging::SUMMARY_FILE), &summary)?;
