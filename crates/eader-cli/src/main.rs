@@ -13,7 +13,7 @@ mod train;
 
 /// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
 #[derive(Debug, Parser)]
-#[command(name = "eader", version, about)]
+#[command(name = "eader", version, about, args_override_self = true)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -454,8 +454,6 @@ mod tests {
             "0",
             "--visual-samples",
             "2",
-            "--resume",
-            "results/x",
         ])
         .unwrap();
         let c = r.config;
@@ -477,7 +475,10 @@ mod tests {
             (Some(7), DeviceChoice::Cpu, Some(2))
         );
         assert_eq!((c.log_every, c.visuals_every, c.visual_samples), (1, 0, 2));
-        assert_eq!(c.resume, Some("results/x".into()));
+        assert_eq!(c.resume, None);
+        // --resume reads the checkpoint's configuration first.
+        let e = format!("{:#}", parse(&["--resume", "results/nosuch"]).unwrap_err());
+        assert!(e.contains("results/nosuch: no such file or folder"), "{e}");
     }
 
     #[test]
