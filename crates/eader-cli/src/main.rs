@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod device;
 mod progress;
 mod train;
@@ -23,6 +24,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Train a localizer (and optionally an adversarial); no arguments: the demo run
     Train(Box<train::TrainArgs>),
+    /// Benchmarks: `eader bench train` times the training step
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +43,6 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::run(&args),
+        Command::Bench(command) => bench::run(&command),
     }
 }

@@ -347,7 +347,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Sizes rayon's global pool (candle's CPU kernels and the loader use it).
-fn set_threads(threads: usize) -> anyhow::Result<()> {
+pub fn set_threads(threads: usize) -> anyhow::Result<()> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()

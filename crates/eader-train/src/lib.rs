@@ -1,6 +1,7 @@
 //! The EADER training library: the last stage of the training flow
 //! (dataset → models → attention maps → erasing → **losses → optimizer**).
 //!
+//! - [`bench`]: timing the step on synthetic batches, CPU vs CUDA checks.
 //! - [`optim`]: SGD, Adam and RMSprop with PyTorch's update rules, state as named tensors.
 //! - [`schedule`]: which network trains at a global step (method.md's phases).
 //! - [`config`]: [`TrainConfig`], every option of `eader train` with the reference's
@@ -15,6 +16,7 @@
 //! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 mod error;
