@@ -87,6 +87,9 @@ pub struct DeviceComparison {
     pub worst_param: String,
 }
 
+/// Gradients by parameter name, flattened.
+type NamedGrads = Vec<(String, Vec<f32>)>;
+
 fn network(name: &str, option: &'static str, device: &Device, seed: u64) -> Result<Classifier> {
     let arch = Architecture::from_str(name).map_err(|e| Error::option(option, e.to_string()))?;
     let varmap = VarMap::new();
@@ -226,7 +229,7 @@ pub fn bench_step(cfg: &BenchConfig, device: &Device, device_name: &str) -> Resu
 /// One localizer step's loss and gradients of `cfg` on `a` and on `b`, from
 /// the same initial weights and batch, and how far they differ.
 pub fn compare_devices(cfg: &BenchConfig, a: &Device, b: &Device) -> Result<DeviceComparison> {
-    let run = |device: &Device| -> Result<(Vec<f64>, Vec<(String, Vec<f32>)>)> {
+    let run = |device: &Device| -> Result<(Vec<f64>, NamedGrads)> {
         let localizer = network(&cfg.localizer, "localizer-model", device, 0)?;
         let adversarial = match &cfg.adversarial {
             Some(name) => Some(network(name, "adversarial-model", device, 1)?),
