@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod device;
+mod evaluate;
+mod infer;
+mod inspect;
 mod progress;
 mod train;
 
@@ -27,6 +30,12 @@ pub(crate) enum Command {
     /// Benchmarks: `eader bench train` times the training step
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Score a trained localizer's segmentation maps on a split (pseudo labels, maps, visuals)
+    Evaluate(Box<evaluate::EvaluateArgs>),
+    /// Predicted classes, maps and segmentation maps of unlabelled images or folders
+    Infer(Box<infer::InferArgs>),
+    /// Run one batch through the method and write every intermediate (debugging, parity)
+    Inspect(Box<inspect::InspectArgs>),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +53,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::run(&args),
         Command::Bench(command) => bench::run(&command),
+        Command::Evaluate(args) => {
+            evaluate::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Infer(args) => {
+            infer::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inspect(args) => {
+            inspect::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -14,6 +14,10 @@
 //! - [`trainer`]: [`Trainer`], the whole run: data, networks, epochs, validation,
 //!   checkpoints, resuming.
 //! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
+//! - [`evaluate`]: validation, and `eader evaluate`'s pass (protocols, sweeps,
+//!   multi-scale maps, pseudo labels); loading a trained localizer.
+//! - [`infer`]: maps and segmentation maps of unlabelled images (predicted classes).
+//! - [`inspect`]: one batch with every intermediate, for debugging and parity.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -23,6 +27,8 @@ mod error;
 pub mod evaluate;
 mod fsutil;
 pub mod guard;
+pub mod infer;
+pub mod inspect;
 pub mod logging;
 pub mod losses;
 pub mod optim;

@@ -5,19 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use eader_dataset::demo::{ensure, DemoConfig};
 use eader_dataset::{write_palette_png, VocDataset};
 
-/// 12 training images, 4 validation images of 40 px, 3 classes.
+/// 12 training images (3 batches of 4), 4 validation images of 40 px.
 fn dataset(dir: &Path) -> PathBuf {
-    let cfg = DemoConfig {
-        n_train: 12,
-        n_val: 4,
-        image_size: 40,
-        n_classes: 3,
-        ..DemoConfig::default()
-    };
-    ensure(dir, &cfg).unwrap()
+    crate::util::demo(dir, 12, 4, 40)
 }
 
 /// `eader train` on `root` with a tiny, fast schedule, plus `extra`.
