@@ -60,11 +60,9 @@ pub struct BenchTrainArgs {
 /// Runs `eader bench ...`.
 pub fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
     let BenchCommand::Train(args) = command;
-    if let Some(threads) = args.threads {
-        crate::train::set_threads(threads)?;
-    }
-    let device = crate::device::resolve(args.device)?;
-    let name = crate::device::describe(&device);
+    crate::evaluate::set_threads(args.threads)?;
+    let device = eader_train::device::resolve(args.device)?;
+    let name = eader_train::device::describe(&device);
     let adversarial = match args.adversarial_model.as_str() {
         "none" => None,
         other => Some(other.to_owned()),

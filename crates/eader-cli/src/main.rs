@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
-mod device;
 mod evaluate;
 mod infer;
 mod inspect;

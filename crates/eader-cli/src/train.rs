@@ -245,10 +245,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = resolved.config;
-    if let Some(threads) = config.threads {
-        set_threads(threads)?;
-    }
-    let device = crate::device::resolve(config.device)?;
+    crate::evaluate::set_threads(config.threads)?;
+    let device = eader_train::device::resolve(config.device)?;
     let stop = StopFlag::ctrlc()?;
     let mut progress = Progress::new(config.log_every);
     if config.is_demo() {
@@ -299,7 +297,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         c.epochs,
         c.img_resolution,
         c.seed.unwrap_or_default(),
-        crate::device::describe(trainer.device()),
+        eader_train::device::describe(trainer.device()),
     );
     let outcome = trainer.run(&mut progress).map_err(|e| {
         let checkpoint = trainer
@@ -344,14 +342,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(130))
         }
     }
-}
-
-/// Sizes rayon's global pool (candle's CPU kernels and the loader use it).
-pub fn set_threads(threads: usize) -> anyhow::Result<()> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .map_err(|e| anyhow::anyhow!("--threads {threads}: {e}"))
 }
 
 #[cfg(test)]

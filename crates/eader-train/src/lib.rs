@@ -4,6 +4,7 @@
 //! - [`bench`]: timing the step on synthetic batches, CPU vs CUDA checks.
 //! - [`optim`]: SGD, Adam and RMSprop with PyTorch's update rules, state as named tensors.
 //! - [`schedule`]: which network trains at a global step (method.md's phases).
+//! - [`device`]: `--device auto|cpu|cuda[:N]` to a candle device, with clear errors.
 //! - [`config`]: [`TrainConfig`], every option of `eader train` with the reference's
 //!   defaults, TOML in and out, validation.
 //! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically.
@@ -23,6 +24,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 mod error;
 pub mod evaluate;
 mod fsutil;
@@ -41,6 +43,7 @@ pub mod visuals;
 
 pub use checkpoint::{Checkpoint, CheckpointState};
 pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
+pub use device::{describe as describe_device, resolve as resolve_device};
 pub use error::{Error, Result};
 pub use guard::{check_finite, StopFlag};
 pub use optim::{Optimizer, OptimizerKind};
