@@ -60,7 +60,7 @@ pub(crate) fn cuda_data<'a, T: CudaDType>(
 ) -> candle::Result<CudaView<'a, T>> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(storage.as_cuda_slice::<T>()?.slice(start..end)),
-        None => candle::bail!("{op}: inputs must be contiguous"),
+        None => candle::bail!("{op}: input must be contiguous"),
     }
 }
 

@@ -237,11 +237,8 @@ impl CustomOp1 for UpsampleNormalize {
         let (p, h, w) = map_dims(layout);
         let (height, width) = (self.height, self.width);
         let n = p * height * width;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle::bail!("{}: input must be contiguous", self.name())
-        };
         with_float!(self.name(), dtype, T => {
-            let maps = storage.as_cuda_slice::<T>()?.slice(start..end);
+            let maps = super::cuda::cuda_data::<T>(storage, layout, self.name())?;
             // SAFETY: every element is written by the kernels before it is read.
             let out = unsafe { device.alloc::<T>(n)? };
             let extrema = unsafe { device.alloc::<T>(2 * p)? };
@@ -316,13 +313,9 @@ impl CustomOp2 for UpsampleNormalizeBackward {
         let dtype = s1.dtype();
         let (p, h, w) = map_dims(l1);
         let (height, width) = (self.height, self.width);
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle::bail!("{}: inputs must be contiguous", self.name())
-        };
         with_float!(self.name(), dtype, T => {
-            let maps = s1.as_cuda_slice::<T>()?.slice(a1..b1);
-            let grad = s2.as_cuda_slice::<T>()?.slice(a2..b2);
+            let maps = super::cuda::cuda_data::<T>(s1, l1, self.name())?;
+            let grad = super::cuda::cuda_data::<T>(s2, l2, self.name())?;
             // SAFETY: every element is written by the kernels before it is read.
             let extrema = unsafe { device.alloc::<T>(2 * p)? };
             let coef = unsafe { device.alloc::<f64>(3 * p)? };
