@@ -1,6 +1,9 @@
 //! The fused CPU ops against the same computation composed of candle ops (`*_ref`), at the
 //! training size: P = 24 maps of 28x28 upsampled to 448x448, 3-channel images.
 //! `cargo bench -p eader-erasing` (set RAYON_NUM_THREADS to pin the thread count).
+//! Forward+backward comes twice: through a randomly weighted loss (`forward_backward`,
+//! whose candle `mul` backward costs both pipelines the same several hundred ms) and
+//! through a plain sum (`forward_backward_sum`, closer to the ops' own cost).
 
 use candle::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -26,11 +29,22 @@ fn composed(maps: &Tensor, images: &Tensor) -> eader_erasing::Result<(Tensor, Te
     Ok((g, mask, erased))
 }
 
-/// A scalar over the outputs whose gradient is dense, as the adversarial network's would
-/// be: the erased images weighted element-wise, plus the area term on g.
-fn loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
+/// A scalar over the outputs whose gradient is dense and random, as the adversarial
+/// network's would be: the erased images weighted element-wise, plus the area term on g.
+/// candle's backward of `erased * weights` also computes the weights' gradient and adds
+/// every gradient to a fresh zero tensor: several image-sized passes that both pipelines
+/// pay alike.
+fn weighted_loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
     (g.sum_all()? * 1e-5)? + (erased * weights)?.sum_all()?
 }
+
+/// The same with a gradient of ones on the erased images: what is timed is then the
+/// pipelines' own backward, plus one image-sized gradient seed.
+fn sum_loss(g: &Tensor, erased: &Tensor, _weights: &Tensor) -> candle::Result<Tensor> {
+    (g.sum_all()? * 1e-5)? + erased.sum_all()?
+}
+
+type Loss = fn(&Tensor, &Tensor, &Tensor) -> candle::Result<Tensor>;
 
 fn bench(c: &mut Criterion) {
     let device = Device::Cpu;
@@ -55,17 +69,22 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("forward/{name}"), |b| {
             b.iter(|| pipeline(&maps, &images).unwrap())
         });
-        group.bench_function(format!("forward_backward/{name}"), |b| {
-            b.iter(|| {
-                let (maps, images) = (&maps_var, &images_var);
-                let (g, _mask, erased) = pipeline(maps, images).unwrap();
-                let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
-                (
-                    grads.get(maps).unwrap().clone(),
-                    grads.get(images).unwrap().clone(),
-                )
-            })
-        });
+        for (loss_name, loss) in [
+            ("forward_backward", weighted_loss as Loss),
+            ("forward_backward_sum", sum_loss as Loss),
+        ] {
+            group.bench_function(format!("{loss_name}/{name}"), |b| {
+                b.iter(|| {
+                    let (maps, images) = (&maps_var, &images_var);
+                    let (g, _mask, erased) = pipeline(maps, images).unwrap();
+                    let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
+                    (
+                        grads.get(maps).unwrap().clone(),
+                        grads.get(images).unwrap().clone(),
+                    )
+                })
+            });
+        }
     }
     group.finish();
 
