@@ -1,9 +1,11 @@
 //! The fused CPU ops against the same computation composed of candle ops (`*_ref`), at the
 //! training size: P = 24 maps of 28x28 upsampled to 448x448, 3-channel images.
 //! `cargo bench -p eader-erasing` (set RAYON_NUM_THREADS to pin the thread count).
-//! Forward+backward comes twice: through a randomly weighted loss (`forward_backward`,
-//! whose candle `mul` backward costs both pipelines the same several hundred ms) and
-//! through a plain sum (`forward_backward_sum`, closer to the ops' own cost).
+//! Forward+backward comes three times: through a randomly weighted loss with gradients to
+//! maps and images (`forward_backward`; its candle `mul` backward costs both pipelines the
+//! same several hundred ms), through a plain sum (`forward_backward_sum`, closer to the ops'
+//! own cost), and through the weighted loss with the images as data, as in training
+//! (`forward_backward_data`).
 
 use candle::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -69,19 +71,27 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("forward/{name}"), |b| {
             b.iter(|| pipeline(&maps, &images).unwrap())
         });
-        for (loss_name, loss) in [
-            ("forward_backward", weighted_loss as Loss),
-            ("forward_backward_sum", sum_loss as Loss),
+        // (name, loss, images): the images are a variable (their gradient is computed), or
+        // data, as in training (eader-train erases the batch's images, which track nothing).
+        for (run, loss, images) in [
+            (
+                "forward_backward",
+                weighted_loss as Loss,
+                images_var.as_tensor(),
+            ),
+            (
+                "forward_backward_sum",
+                sum_loss as Loss,
+                images_var.as_tensor(),
+            ),
+            ("forward_backward_data", weighted_loss as Loss, &images),
         ] {
-            group.bench_function(format!("{loss_name}/{name}"), |b| {
+            group.bench_function(format!("{run}/{name}"), |b| {
                 b.iter(|| {
-                    let (maps, images) = (&maps_var, &images_var);
+                    let maps = maps_var.as_tensor();
                     let (g, _mask, erased) = pipeline(maps, images).unwrap();
                     let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
-                    (
-                        grads.get(maps).unwrap().clone(),
-                        grads.get(images).unwrap().clone(),
-                    )
+                    (grads.get(maps).cloned(), grads.get(images).cloned())
                 })
             });
         }
