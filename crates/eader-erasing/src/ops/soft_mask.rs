@@ -13,8 +13,8 @@ pub const OMEGA: f64 = 100.0;
 /// Default threshold of the soft mask (method.md: sigma = 0.5).
 pub const SIGMA: f64 = 0.5;
 
-/// Elements per rayon task (and chunk) of the element-wise kernels.
-const MIN_LEN: usize = 1 << 14;
+/// Elements per rayon task of the element-wise kernels.
+pub(crate) const MIN_LEN: usize = 1 << 14;
 
 /// `sigmoid(omega (g - sigma))`, as `eader_soft_mask` in `common.cuh` computes it.
 #[inline(always)]
@@ -41,14 +41,11 @@ impl CustomOp1 for SoftMask {
         with_float!(self.name(), storage.dtype(), T => {
             let maps = cpu_data::<T>(storage, layout, self.name())?;
             let (omega, sigma) = (T::from_f64(self.omega), T::from_f64(self.sigma));
-            let mut mask = vec![T::ZERO; maps.len()];
-            mask.par_chunks_mut(MIN_LEN)
-                .zip(maps.par_chunks(MIN_LEN))
-                .for_each(|(mask, maps)| {
-                    for (m, &g) in mask.iter_mut().zip(maps) {
-                        *m = mask_value(g, omega, sigma);
-                    }
-                });
+            let mask: Vec<T> = maps
+                .par_iter()
+                .with_min_len(MIN_LEN)
+                .map(|&g| mask_value(g, omega, sigma))
+                .collect();
             Ok((T::to_cpu_storage_owned(mask), layout.shape().clone()))
         })
     }
@@ -112,15 +109,12 @@ impl CustomOp2 for SoftMaskBackward {
             let mask = cpu_data::<T>(s1, l1, self.name())?;
             let grad = cpu_data::<T>(s2, l2, self.name())?;
             let omega = T::from_f64(self.omega);
-            let mut out = vec![T::ZERO; mask.len()];
-            out.par_chunks_mut(MIN_LEN)
-                .zip(mask.par_chunks(MIN_LEN))
-                .zip(grad.par_chunks(MIN_LEN))
-                .for_each(|((out, mask), grad)| {
-                    for ((o, &m), &d) in out.iter_mut().zip(mask).zip(grad) {
-                        *o = d * omega * m * (T::ONE - m);
-                    }
-                });
+            let out: Vec<T> = mask
+                .par_iter()
+                .zip(grad.par_iter())
+                .with_min_len(MIN_LEN)
+                .map(|(&m, &d)| d * omega * m * (T::ONE - m))
+                .collect();
             Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
         })
     }
