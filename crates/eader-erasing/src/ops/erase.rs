@@ -6,13 +6,15 @@
 //! erasing and both backward gradients reuse it. The backward is one pass over the images
 //! and their gradient that writes the images' gradient and the mask's (or map's) together.
 
+use std::mem::MaybeUninit;
+
 use candle::backend::BackendStorage;
 use candle::WithDType;
 use candle::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::soft_mask::{check_mask_and_images, soft_mask, soft_mask_ref};
-use super::{cpu_data, with_float, Real};
+use super::{cpu_data, uninit_output, with_float, Real};
 use crate::Result;
 
 /// `(x (P, C, H, W), mask (P, H, W)) -> x (1 - m)`: [`erase`].
@@ -46,22 +48,24 @@ const BLOCK: usize = 2048;
 
 /// `x (1 - m)`, parallel over planes and blocks of pixels.
 fn erase_cpu<T: Real>(x: &[T], mask: &[T], plane: usize, channels: usize) -> Vec<T> {
-    let mut out = vec![T::ZERO; x.len()];
-    out.par_chunks_mut(plane)
-        .zip(x.par_chunks(plane))
-        .enumerate()
-        .for_each(|(pc, (out, x))| {
-            let mask = &mask[pc / channels * plane..][..plane];
-            out.par_chunks_mut(BLOCK)
-                .zip(x.par_chunks(BLOCK))
-                .zip(mask.par_chunks(BLOCK))
-                .for_each(|((out, x), mask)| {
-                    for ((o, &x), &m) in out.iter_mut().zip(x).zip(mask) {
-                        *o = x * (T::ONE - m);
-                    }
-                });
-        });
-    out
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        out.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(pc, (out, x))| {
+                let mask = &mask[pc / channels * plane..][..plane];
+                out.par_chunks_mut(BLOCK)
+                    .zip(x.par_chunks(BLOCK))
+                    .zip(mask.par_chunks(BLOCK))
+                    .for_each(|((out, x), mask)| {
+                        for ((o, &x), &m) in out.iter_mut().zip(x).zip(mask) {
+                            o.write(x * (T::ONE - m));
+                        }
+                    });
+            })
+    };
+    // SAFETY: the planes of `x` tile `out`, and every element of each is written.
+    unsafe { uninit_output(x.len(), fill) }
 }
 
 /// One block of the backward: pixels `start..start + len` of the flattened `(P, H, W)`
@@ -69,14 +73,14 @@ fn erase_cpu<T: Real>(x: &[T], mask: &[T], plane: usize, channels: usize) -> Vec
 /// gradient, none when it is not wanted).
 struct Block<'a, T> {
     start: usize,
-    grad_x: Vec<&'a mut [T]>,
-    grad_mask: Option<&'a mut [T]>,
+    grad_x: Vec<&'a mut [MaybeUninit<T>]>,
+    grad_mask: Option<&'a mut [MaybeUninit<T>]>,
 }
 
 /// Splits the outputs of the backward into [`Block`]s of up to [`BLOCK`] pixels, map by map.
 fn blocks<'a, T>(
-    grad_x: &'a mut [T],
-    grad_mask: &'a mut [T],
+    grad_x: &'a mut [MaybeUninit<T>],
+    grad_mask: &'a mut [MaybeUninit<T>],
     pixels: usize,
     plane: usize,
     channels: usize,
@@ -117,46 +121,49 @@ fn erase_backward_cpu<T: Real>(
 ) -> Vec<T> {
     let len_x = if op.images { x.len() } else { 0 };
     let len_mask = if op.mask { mask.len() } else { 0 };
-    let mut out = vec![T::ZERO; len_x + len_mask];
-    let (grad_x, grad_mask) = out.split_at_mut(len_x);
     let omega = op.omega.map(T::from_f64);
-    blocks(grad_x, grad_mask, mask.len(), plane, channels)
-        .into_par_iter()
-        .for_each(|mut block| {
-            let (p, offset) = (block.start / plane, block.start % plane);
-            let len = BLOCK.min(plane - offset);
-            let mask = &mask[block.start..][..len];
-            let mut acc = [T::ZERO; BLOCK];
-            let acc = &mut acc[..len];
-            for c in 0..channels {
-                let start = (p * channels + c) * plane + offset;
-                let (x, dy) = (&x[start..][..len], &grad_y[start..][..len]);
-                if let Some(grad_x) = block.grad_x.get_mut(c) {
-                    for ((g, &dy), &m) in grad_x.iter_mut().zip(dy).zip(mask) {
-                        *g = dy * (T::ONE - m);
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        let (grad_x, grad_mask) = out.split_at_mut(len_x);
+        blocks(grad_x, grad_mask, mask.len(), plane, channels)
+            .into_par_iter()
+            .for_each(|mut block| {
+                let (p, offset) = (block.start / plane, block.start % plane);
+                let len = BLOCK.min(plane - offset);
+                let mask = &mask[block.start..][..len];
+                let mut acc = [T::ZERO; BLOCK];
+                let acc = &mut acc[..len];
+                for c in 0..channels {
+                    let start = (p * channels + c) * plane + offset;
+                    let (x, dy) = (&x[start..][..len], &grad_y[start..][..len]);
+                    if let Some(grad_x) = block.grad_x.get_mut(c) {
+                        for ((g, &dy), &m) in grad_x.iter_mut().zip(dy).zip(mask) {
+                            g.write(dy * (T::ONE - m));
+                        }
+                    }
+                    if block.grad_mask.is_some() {
+                        for ((a, &dy), &x) in acc.iter_mut().zip(dy).zip(x) {
+                            *a += dy * x;
+                        }
                     }
                 }
-                if block.grad_mask.is_some() {
-                    for ((a, &dy), &x) in acc.iter_mut().zip(dy).zip(x) {
-                        *a += dy * x;
+                match (block.grad_mask, omega) {
+                    (Some(grad_maps), Some(omega)) => {
+                        for ((g, &a), &m) in grad_maps.iter_mut().zip(&*acc).zip(mask) {
+                            g.write((T::ZERO - a) * omega * m * (T::ONE - m));
+                        }
                     }
-                }
-            }
-            match (block.grad_mask, omega) {
-                (Some(grad_maps), Some(omega)) => {
-                    for ((g, &a), &m) in grad_maps.iter_mut().zip(&*acc).zip(mask) {
-                        *g = (T::ZERO - a) * omega * m * (T::ONE - m);
+                    (Some(grad_mask), None) => {
+                        for (g, &a) in grad_mask.iter_mut().zip(&*acc) {
+                            g.write(T::ZERO - a);
+                        }
                     }
+                    (None, _) => {}
                 }
-                (Some(grad_mask), None) => {
-                    for (g, &a) in grad_mask.iter_mut().zip(&*acc) {
-                        *g = T::ZERO - a;
-                    }
-                }
-                (None, _) => {}
-            }
-        });
-    out
+            })
+    };
+    // SAFETY: the blocks tile every map; each writes all its pixels of every channel of
+    // the images' gradient (when there is one) and of the mask's.
+    unsafe { uninit_output(len_x + len_mask, fill) }
 }
 
 /// The forward of [`Erase`] and [`MaskErase`] from the images' and the mask's storages.

@@ -1,12 +1,14 @@
 //! Bilinear upsampling of low-resolution attention maps to the image size, then per-map
 //! min-max normalisation to `[0, 1]`, with PyTorch autograd's backward.
 
+use std::mem::MaybeUninit;
+
 use candle::backend::BackendStorage;
 use candle::WithDType;
 use candle::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{check_float, cpu_data, dims_of, lerp, taps, with_float, Real, Tap};
+use super::{check_float, cpu_data, dims_of, lerp, taps, uninit_output, with_float, Real, Tap};
 use crate::{Error, Result};
 
 /// `(P, h, w) -> (P, H, W)`: upsample, then `(u - min u) / (max u - min u)` per map.
@@ -44,28 +46,32 @@ fn forward_cpu<T: Real>(
     (height, width): (usize, usize),
 ) -> Vec<T> {
     let (rows, cols) = (taps::<T>(h, height), taps::<T>(w, width));
-    let mut out = vec![T::ZERO; p * height * width];
     // Pass 1: upsample, keeping each row's extrema.
     let mut row_extrema = vec![(T::ZERO, T::ZERO); p * height];
-    out.par_chunks_mut(width)
-        .zip(row_extrema.par_iter_mut())
-        .enumerate()
-        .with_min_len(8)
-        .for_each_init(
-            || vec![T::ZERO; w],
-            |line, (r, (out, extrema))| {
-                let map = &maps[(r / height) * h * w..][..h * w];
-                interpolate_rows(map, w, rows[r % height], line);
-                let (mut lo, mut hi) = (sample_line(line, cols[0]), sample_line(line, cols[0]));
-                for (o, &col) in out.iter_mut().zip(&cols) {
-                    let u = sample_line(line, col);
-                    *o = u;
-                    lo = if u < lo { u } else { lo };
-                    hi = if u > hi { u } else { hi };
-                }
-                *extrema = (lo, hi);
-            },
-        );
+    let upsample = |out: &mut [MaybeUninit<T>]| {
+        out.par_chunks_mut(width)
+            .zip(row_extrema.par_iter_mut())
+            .enumerate()
+            .with_min_len(8)
+            .for_each_init(
+                || vec![T::ZERO; w],
+                |line, (r, (out, extrema))| {
+                    let map = &maps[(r / height) * h * w..][..h * w];
+                    interpolate_rows(map, w, rows[r % height], line);
+                    let first = sample_line(line, cols[0]);
+                    let (mut lo, mut hi) = (first, first);
+                    for (o, &col) in out.iter_mut().zip(&cols) {
+                        let u = sample_line(line, col);
+                        o.write(u);
+                        lo = if u < lo { u } else { lo };
+                        hi = if u > hi { u } else { hi };
+                    }
+                    *extrema = (lo, hi);
+                },
+            )
+    };
+    // SAFETY: the rows tile the output and each writes its `width` (= `cols.len()`) pixels.
+    let mut out = unsafe { uninit_output(p * height * width, upsample) };
     // Pass 2: normalise each map with its extrema.
     out.par_chunks_mut(height * width)
         .zip(row_extrema.par_chunks(height))
