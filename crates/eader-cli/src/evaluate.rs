@@ -114,14 +114,9 @@ pub struct EvaluateArgs {
     pub quiet: bool,
 }
 
-/// The device a choice designates.
+/// The device a choice designates (a clear error when CUDA is missing).
 pub fn device(choice: DeviceChoice) -> anyhow::Result<Device> {
-    Ok(match choice {
-        DeviceChoice::Cpu => Device::Cpu,
-        DeviceChoice::Auto => Device::cuda_if_available(0)?,
-        DeviceChoice::Cuda(n) => Device::new_cuda(n)
-            .with_context(|| format!("--device cuda:{n}: no such CUDA device in this build"))?,
-    })
+    Ok(eader_train::device::resolve(choice)?)
 }
 
 /// Sizes the global rayon pool (the CPU kernels') once.

@@ -9,8 +9,13 @@ adversarial for the adversarial phase, `backward`, optimizer step (SGD momentum 
 weight decay 1e-4). Both networks in training mode.
 
 Usage: python3 bench_reference_step.py --batch-size 8 --resolution 224 \
-           [--localizer resnet18] [--adversarial resnet18] [--steps 6] [--threads 2]
-Prints one JSON line: images/s per phase and their mean, peak RSS in MiB.
+           [--localizer resnet18] [--adversarial resnet18] [--steps 6] [--threads 2] \
+           [--device cpu|cuda|cuda:N]
+Prints one JSON line: images/s per phase and their mean, peak RSS in MiB, and on CUDA
+the peak GPU memory (`torch.cuda.max_memory_allocated`, and what the caching allocator
+reserved) in MiB. On CUDA, PyTorch's defaults are kept as the reference runs them
+(cuDNN convolutions, TF32 allowed in them, `cudnn.benchmark` off); timing synchronises
+the device before the clock is read.
 """
 import argparse
 import json
@@ -59,7 +64,7 @@ class GradCamLocalizer(torch.nn.Module):
                     targets.append(mapping[b][r])
                 else:
                     targets.append(-1)
-            targets = torch.as_tensor(targets)
+            targets = torch.as_tensor(targets, device=images.device)
             logits.backward(gradient=one_hot, retain_graph=True)
             weights = F.adaptive_avg_pool2d(self.bwd, 1)
             gcam = F.relu((self.fwd * weights).sum(dim=1, keepdim=True))
@@ -79,7 +84,7 @@ class GradCamLocalizer(torch.nn.Module):
             torch.sigmoid(logits),
             torch.stack(gcams),
             torch.stack(new_images),
-            torch.as_tensor(new_targets),
+            torch.stack(new_targets),
             torch.stack(original_targets),
         )
 
@@ -112,12 +117,16 @@ def main():
     parser.add_argument("--steps", type=int, default=6, help="timed steps per phase")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
 
-    localizer = GradCamLocalizer(make_net(args.localizer)).train()
-    adversarial = make_net(args.adversarial).train()
+    localizer = GradCamLocalizer(make_net(args.localizer)).train().to(device)
+    adversarial = make_net(args.adversarial).train().to(device)
     sgd = lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, weight_decay=1e-4)
     opt_l, opt_a = sgd(localizer.parameters()), sgd(adversarial.parameters())
 
@@ -127,29 +136,38 @@ def main():
     for b in range(args.batch_size):
         k = 1 + b % 3  # 1, 2 or 3 positive classes per image
         labels[b, torch.randperm(NUM_CLASSES, generator=gen)[:k]] = 1
+    images, labels = images.to(device), labels.to(device)
 
     result = {
         "impl": "pytorch-reference",
         "torch": torch.__version__,
         "threads": args.threads,
+        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
         "localizer": args.localizer,
         "adversarial": args.adversarial,
         "batch_size": args.batch_size,
         "resolution": args.resolution,
         "pairs": int(labels.sum().item()),
     }
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     for phase, train_localizer in [("localizer", True), ("adversarial", False)]:
         for _ in range(args.warmup):
             step(localizer, adversarial, opt_l, opt_a, images, labels, train_localizer)
+        sync()
         start = time.perf_counter()
         for _ in range(args.steps):
             step(localizer, adversarial, opt_l, opt_a, images, labels, train_localizer)
+        sync()
         seconds = (time.perf_counter() - start) / args.steps
         result[f"{phase}_step_s"] = seconds
         result[f"{phase}_images_per_s"] = args.batch_size / seconds
     mean_step = (result["localizer_step_s"] + result["adversarial_step_s"]) / 2
     result["images_per_s"] = args.batch_size / mean_step
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cuda:
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        result["peak_gpu_reserved_mib"] = torch.cuda.max_memory_reserved(device) / 2**20
     print(json.dumps(result))
 
 

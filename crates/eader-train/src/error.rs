@@ -80,6 +80,14 @@ pub enum Error {
         /// What plotters said.
         message: String,
     },
+    /// The device asked for cannot be used (`--device cuda:N`).
+    #[error("device {device}: {message}")]
+    Device {
+        /// The device as `--device` names it (`cuda:0`).
+        device: String,
+        /// Why it cannot be used, and what to do.
+        message: String,
+    },
     /// The Ctrl-C handler could not be installed.
     #[error("cannot install the Ctrl-C handler: {0}")]
     CtrlC(String),

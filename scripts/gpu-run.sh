@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# The whole GPU measurement, on the GPU machine, in one command that builds nothing:
+#
+#   scripts/gpu-run.sh [--quick] [--bundle DIR] [--out DIR]
+#
+# Needs gpu-bundle/ from scripts/build-cuda.sh (carried with the working tree) and the
+# GPU image's Python with PyTorch (its nvidia/cu13 wheels provide the CUDA 13 libraries
+# eader is linked against). Writes into --out (default $OUT, else results/gpu):
+#   report.md      the tables (correctness, speed, memory) to paste into README/the issue
+#   *.json *.log   every command's output
+# Parts (each one's failure is reported in report.md, and the run goes on):
+#   0. environment: GPU, driver, libraries the binaries resolve to
+#   1. correctness: eader-erasing's CUDA tests (CUDA ops vs their CPU twins, rel 1e-5);
+#      a training step on CUDA vs CPU (`eader bench train --check-against-cpu`)
+#   2. speed and memory: `eader bench train` vs crates/eader-train/scripts/
+#      bench_reference_step.py --device cuda, same settings, in this run: ResNet-101 +
+#      ResNet-18 batch 16 at 448 (the paper's) and ResNet-18 + ResNet-18 batch 16 at 224;
+#      with gpu-bundle/eader-cudnn also the cuDNN build. Peak GPU memory: nvidia-smi's
+#      per-process maximum for both, and PyTorch's max_memory_allocated
+# --quick: fewer steps (a smoke test of the script, about a minute).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUNDLE=$ROOT/gpu-bundle
+RESULTS=${OUT:-$ROOT/results/gpu}
+QUICK=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --bundle) BUNDLE=$(realpath -m "$2"); shift ;;
+        --out) RESULTS=$(realpath -m "$2"); shift ;;
+        -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) echo "gpu-run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+mkdir -p "$RESULTS"
+REPORT=$RESULTS/report.md
+STATUS=$RESULTS/status.tsv # part <tab> ok|FAILED|skipped <tab> note
+: >"$STATUS"
+cd "$ROOT"
+
+say() { echo "== gpu-run: $*" >&2; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-}" >>"$STATUS"; say "$1: $2${3:+ ($3)}"; }
+
+# Runs "$@" with output to $RESULTS/$1.log (the first argument names the part),
+# records ok/FAILED, never stops the script.
+part() {
+    local name=$1 start=$SECONDS rc=0
+    shift
+    say "$name: $*"
+    "$@" >"$RESULTS/$name.log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ]; then
+        record "$name" ok "$((SECONDS - start)) s"
+    else
+        record "$name" FAILED "exit $rc after $((SECONDS - start)) s, see $name.log"
+        tail -n 15 "$RESULTS/$name.log" >&2 || true
+    fi
+    return 0
+}
+
+# --- 0. environment ---------------------------------------------------------------------
+# The image's Python with PyTorch: $PYTHON, else the first of python3 on PATH or a venv.
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 "${VIRTUAL_ENV:-/nonexistent}/bin/python" \
+        /opt/venv/bin/python /venv/bin/python "$HOME/.venv/bin/python" /opt/conda/bin/python \
+        /usr/local/bin/python3 /usr/bin/python3; do
+        [ -n "$candidate" ] || continue
+        if "$candidate" -c 'import torch' >/dev/null 2>&1; then
+            command -v "$candidate" || echo "$candidate"
+            return
+        fi
+    done
+    command -v python3 || true
+}
+PY=$(find_python)
+[ -n "$PY" ] || { echo "gpu-run.sh: no python3" >&2; exit 1; }
+
+# Folders of the nvidia wheels' libraries (cu13/lib, cudnn/lib, ...) of that Python.
+NV_LIBS=$("$PY" - <<'EOF' || true
+import glob, os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except ImportError:
+    roots = []
+libs = []
+for root in roots:
+    for lib in sorted(glob.glob(os.path.join(root, "*", "lib"))):
+        if glob.glob(os.path.join(lib, "*.so*")):
+            libs.append(lib)
+# cu13 first: it holds cuBLAS, cudart, NVRTC and usually cuRAND.
+libs.sort(key=lambda p: (not p.endswith(os.path.join("cu13", "lib")), p))
+print(":".join(libs))
+EOF
+)
+export LD_LIBRARY_PATH=${NV_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# cuRAND is only used by candle to create a device (random tensors), but the binaries
+# need libcurand.so.10 to start: when the image lacks it, use the bundle's copy if any.
+unresolved() { ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '; }
+if [ -f "$BUNDLE/eader" ] && [[ "$(unresolved "$BUNDLE/eader")" == *libcurand* ]]; then
+    for packed in "$BUNDLE/libcurand.so.10" "$BUNDLE/libcurand.so.10.xz"; do
+        [ -f "$packed" ] || continue
+        mkdir -p "$RESULTS/lib"
+        if [[ $packed == *.xz ]]; then
+            "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+                "$packed" "$RESULTS/lib/libcurand.so.10"
+        else
+            cp "$packed" "$RESULTS/lib/"
+        fi
+        export LD_LIBRARY_PATH=$RESULTS/lib:$LD_LIBRARY_PATH
+        break
+    done
+fi
+
+EADER=$BUNDLE/eader
+EADER_CUDNN=$BUNDLE/eader-cudnn
+TESTS=$BUNDLE/eader-erasing-tests
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "repo: $(git rev-parse HEAD 2>/dev/null || echo '?')"
+    echo "python: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1))"
+    echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
+    echo "glibc: $(ldd --version 2>&1 | head -1)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
+    echo "cpu: $(nproc) cores"
+    [ -f "$BUNDLE/MANIFEST" ] && sed 's/^/bundle: /' "$BUNDLE/MANIFEST"
+    for bin in "$EADER" "$EADER_CUDNN" "$TESTS"; do
+        [ -f "$bin" ] || continue
+        echo "ldd $(basename "$bin"):"
+        ldd "$bin" 2>&1 | grep -E 'cu|nvrtc|not found' | sed 's/^/   /'
+    done
+} >"$RESULTS/environment.txt" 2>&1 || true
+cat "$RESULTS/environment.txt" >&2
+
+if [ ! -x "$EADER" ]; then
+    record bundle FAILED "no $EADER: run scripts/build-cuda.sh on the build machine and carry gpu-bundle/"
+else
+    missing=$(unresolved "$EADER")
+    if [ -n "$missing" ]; then
+        record bundle FAILED "eader cannot start, libraries not found: $missing"
+    else
+        record bundle ok "$("$EADER" --version 2>&1 | head -1)"
+    fi
+fi
+
+# --- 1. correctness ---------------------------------------------------------------------
+# The test binary finds its fixtures under the build machine's checkout (compiled-in
+# CARGO_MANIFEST_DIR): point that path at this checkout when it is absent.
+if [ -f "$BUNDLE/MANIFEST" ]; then
+    build_root=$(sed -n 's/^build_root: //p' "$BUNDLE/MANIFEST")
+    if [ -n "$build_root" ] && [ ! -e "$build_root" ]; then
+        mkdir -p "$(dirname "$build_root")" 2>/dev/null && ln -s "$ROOT" "$build_root" 2>/dev/null \
+            || say "cannot link $build_root to $ROOT: the fixture tests of eader-erasing will fail"
+    fi
+fi
+
+if [ -x "$TESTS" ]; then
+    # The CUDA twins (`*_cuda`) first, on their own: they pass with a notice when no device
+    # opens, which is a failure here.
+    part erasing-cuda-tests "$TESTS" _cuda --test-threads 1
+    if grep -q 'no CUDA device' "$RESULTS/erasing-cuda-tests.log"; then
+        record erasing-cuda-tests FAILED "the tests found no CUDA device (see the log)"
+    fi
+    part erasing-all-tests "$TESTS" --test-threads 4
+else
+    record erasing-cuda-tests skipped "no $TESTS in the bundle"
+fi
+
+STEPS=10
+WARMUP=3
+[ "$QUICK" = 1 ] && STEPS=2 && WARMUP=1
+
+# A training step on CUDA against the CPU, same batch and weights.
+if [ -x "$EADER" ]; then
+    part step-check "$EADER" bench train --localizer-model resnet18 --adversarial-model resnet18 \
+        --batch-size 4 --img-resolution 128 --steps 1 --warmup 0 --device cuda \
+        --check-against-cpu --json "$RESULTS/step-check.json"
+fi
+
+# --- 2. speed and memory ----------------------------------------------------------------
+# Runs "$@" while sampling the GPU memory of the processes it starts (nvidia-smi,
+# every 100 ms); writes the peak in MiB to $RESULTS/<name>.peak_mib.
+with_gpu_memory() {
+    local name=$1 sampler rc=0
+    shift
+    nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits -lms 100 \
+        >"$RESULTS/$name.smi.csv" 2>/dev/null &
+    sampler=$!
+    "$@" || rc=$?
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    awk -F', *' '$2 ~ /^[0-9]+$/ && $2 > m {m = $2} END {print m + 0}' "$RESULTS/$name.smi.csv" \
+        >"$RESULTS/$name.peak_mib"
+    return "$rc"
+}
+
+# name localizer adversarial batch resolution
+CONFIGS=(
+    "r101-r18-b16-448 resnet101 resnet18 16 448"
+    "r18-r18-b16-224 resnet18 resnet18 16 224"
+)
+for config in "${CONFIGS[@]}"; do
+    read -r name loc adv batch res <<<"$config"
+    if [ -x "$EADER" ]; then
+        part "eader-$name" with_gpu_memory "eader-$name" "$EADER" bench train \
+            --localizer-model "$loc" --adversarial-model "$adv" --batch-size "$batch" \
+            --img-resolution "$res" --steps "$STEPS" --warmup "$WARMUP" --device cuda \
+            --json "$RESULTS/eader-$name.json"
+    fi
+    if [ -x "$EADER_CUDNN" ]; then
+        part "eader-cudnn-$name" with_gpu_memory "eader-cudnn-$name" "$EADER_CUDNN" bench train \
+            --localizer-model "$loc" --adversarial-model "$adv" --batch-size "$batch" \
+            --img-resolution "$res" --steps "$STEPS" --warmup "$WARMUP" --device cuda \
+            --json "$RESULTS/eader-cudnn-$name.json"
+    fi
+    # The reference prints one JSON line last.
+    part "pytorch-$name" with_gpu_memory "pytorch-$name" sh -c '"$@" > "$0"' \
+        "$RESULTS/pytorch-$name.json.tmp" "$PY" crates/eader-train/scripts/bench_reference_step.py \
+        --localizer "$loc" --adversarial "$adv" --batch-size "$batch" --resolution "$res" \
+        --steps "$STEPS" --warmup "$WARMUP" --threads "$(nproc)" --device cuda
+    tail -n 1 "$RESULTS/pytorch-$name.json.tmp" >"$RESULTS/pytorch-$name.json" 2>/dev/null || true
+    rm -f "$RESULTS/pytorch-$name.json.tmp"
+done
+
+# --- 3. the report ----------------------------------------------------------------------
+"$PY" - "$RESULTS" "${CONFIGS[@]}" >"$REPORT" <<'EOF' || record report FAILED "see report.md"
+import json, os, sys
+
+results, configs = sys.argv[1], [c.split() for c in sys.argv[2:]]
+
+def load(name):
+    try:
+        with open(os.path.join(results, name + ".json")) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    for candidate in [text] + text.splitlines()[::-1]:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            pass
+    return None
+
+def find(d, *keys):
+    """The first of `keys` in `d` or one level down (the bench JSON's layout may nest)."""
+    if not isinstance(d, dict):
+        return None
+    for key in keys:
+        if key in d:
+            return d[key]
+    for value in d.values():
+        if isinstance(value, dict):
+            for key in keys:
+                if key in value:
+                    return value[key]
+    return None
+
+def peak(name):
+    try:
+        with open(os.path.join(results, name + ".peak_mib")) as f:
+            value = int(f.read().strip() or 0)
+        return value or None
+    except (OSError, ValueError):
+        return None
+
+def fmt(x, digits=1):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+print("# eader on CUDA vs the PyTorch reference\n")
+with open(os.path.join(results, "environment.txt")) as f:
+    env = [l.rstrip() for l in f if l.split(":")[0] in ("date", "repo", "python", "gpu", "glibc")]
+print("\n".join(f"- {l}" for l in env), "\n")
+
+print("## Parts\n\n| part | status | note |\n|---|---|---|")
+with open(os.path.join(results, "status.tsv")) as f:
+    for line in f:
+        part, status, note = (line.rstrip("\n").split("\t") + ["", ""])[:3]
+        print(f"| {part} | {status} | {note} |")
+
+print("\n## Training step, images/s (mean of the localizer and adversarial phases)\n")
+print("| setting | eader | eader + cuDNN | PyTorch reference | eader / PyTorch "
+      "| peak GPU MiB eader (nvidia-smi) | peak GPU MiB PyTorch (nvidia-smi) "
+      "| PyTorch max_memory_allocated MiB |")
+print("|---|---|---|---|---|---|---|---|")
+for name, loc, adv, batch, res in configs:
+    e, c, p = load("eader-" + name), load("eader-cudnn-" + name), load("pytorch-" + name)
+    e_ips = find(e, "images_per_s")
+    c_ips = find(c, "images_per_s")
+    p_ips = find(p, "images_per_s")
+    ratio = e_ips / p_ips if e_ips and p_ips else None
+    if c_ips and p_ips:
+        ratio_text = f"{fmt(ratio, 2)}x ({fmt(c_ips / p_ips, 2)}x cuDNN)"
+    else:
+        ratio_text = f"{fmt(ratio, 2)}x"
+    print(f"| {loc} + {adv}, batch {batch}, {res}x{res} | {fmt(e_ips)} | {fmt(c_ips)} "
+          f"| {fmt(p_ips)} | {ratio_text} | {peak('eader-' + name) or 'n/a'} "
+          f"| {peak('pytorch-' + name) or 'n/a'} | {fmt(find(p, 'peak_gpu_mib'), 0)} |")
+
+print("\nPer phase (localizer / adversarial), images/s:\n")
+print("| setting | eader | PyTorch |\n|---|---|---|")
+for name, loc, adv, batch, res in configs:
+    e, p = load("eader-" + name), load("pytorch-" + name)
+    row = [f"{fmt(find(d, 'localizer_images_per_s'))} / {fmt(find(d, 'adversarial_images_per_s'))}"
+           for d in (e, p)]
+    print(f"| {loc} + {adv}, batch {batch}, {res}x{res} | {row[0]} | {row[1]} |")
+
+check = load("step-check")
+print("\n## Training step, CUDA vs CPU (same batch and weights)\n")
+print("```\n" + (json.dumps(check, indent=1) if check else "no step-check.json (see step-check.log)") + "\n```")
+print("\nRaw outputs: *.json and *.log beside this file.")
+EOF
+cat "$REPORT"
+say "report: $REPORT"
+if grep -q $'\tFAILED\t' "$STATUS"; then exit 1; fi
