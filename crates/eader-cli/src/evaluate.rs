@@ -20,9 +20,6 @@ use eader_train::{AttentionType, DeviceChoice, TrainConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-/// Folder under which the demo dataset is generated when no dataset is given.
-pub const DEFAULT_DEMO_CACHE: &str = "data";
-
 /// Options of `eader evaluate`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EvaluateArgs {
@@ -45,8 +42,9 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset_root: Option<PathBuf>,
     /// Where the demo dataset is generated (once) when no dataset is given
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_DEMO_CACHE)]
-    pub demo_cache: PathBuf,
+    /// [default: eader train's cache: $EADER_CACHE_DIR, $XDG_CACHE_HOME/eader or ~/.cache/eader]
+    #[arg(long, value_name = "DIR")]
+    pub demo_cache: Option<PathBuf>,
     /// eader: val, single scale, the run's threshold (the reference's numbers);
     /// wsss: VOC train against VOC's own masks, scales 1,0.5,1.5,2 + flip
     #[arg(long, default_value = "eader")]
@@ -241,7 +239,10 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let (root, dataset_label) = dataset_root(
         args.dataset_root.as_deref(),
         cfg.dataset_root.as_deref(),
-        &args.demo_cache,
+        &args
+            .demo_cache
+            .clone()
+            .unwrap_or_else(eader_train::trainer::cache_dir),
     )?;
     let dataset = VocDataset::open(&root, &split)?;
     if protocol.voc_masks_only() {
