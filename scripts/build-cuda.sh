@@ -3,7 +3,8 @@
 # CUDA 13 and whose CUDA libraries come from PyPI's CUDA 13 wheels (PyTorch's), and puts
 # what the GPU run needs into gpu-bundle/ (see README "GPU" and scripts/gpu-run.sh).
 #
-#   scripts/build-cuda.sh [--cudnn] [--no-tests] [--setup-only] [--check] [--out DIR]
+#   scripts/build-cuda.sh [--cudnn] [--with-curand] [--no-tests] [--out DIR]
+#                         [--nvcc-only | --setup-only | --check]
 #
 # What it does, installing what is missing (apt needs root or sudo):
 #  1. nvcc, for candle's kernels (PTX for compute_80, which the driver JIT-compiles for
@@ -16,11 +17,16 @@
 #  3. `cargo build --release -p eader-cli --features cuda` with CUDARC_CUDA_VERSION=13000
 #     (cudarc's CUDA 13 bindings) and CUDA_COMPUTE_CAP=80, linked through a folder of
 #     symlinks (CUDA_HOME) so that the CUDA 13 sonames end up in the binary, and
-#     (unless --no-tests) eader-erasing's test binary with the same features.
-#  4. Strips the binaries into gpu-bundle/, checks with readelf that they need only the
-#     libraries the GPU image has, and writes gpu-bundle/MANIFEST.
+#     (unless --no-tests) eader-erasing's and eader-train's unit-test binaries, same features.
+#  4. Strips the binaries (into target/gpu-bin/), checks with readelf that they need only
+#     the libraries the GPU image has, and writes them xz-compressed (~36 MB -> ~5 MB
+#     each; most of a binary is candle's unused quantized-kernel fatbin) into gpu-bundle/
+#     with a MANIFEST. scripts/gpu-run.sh unpacks them with Python's lzma.
 # --cudnn adds a second binary, eader-cudnn (features cuda + cudnn), for the cuDNN
-# comparison. --setup-only stops after 1-2, --check runs only 4's checks on a bundle.
+# comparison. --with-curand adds libcurand.so.10.xz (~42 MB) for a GPU image without
+# cuRAND (PyTorch 2.11's wheels bring it, 2.15's do not). --nvcc-only stops after 1 (for
+# `cargo check`/`clippy --features cuda`), --setup-only after 2, --check runs only 4's
+# checks on an existing bundle.
 # Environment: EADER_CUDA_CACHE (default ~/.cache/eader-cuda), CARGO_TARGET_DIR,
 # EADER_CU13_LIB (a folder holding the CUDA 13 libraries, skips the search).
 set -euo pipefail
@@ -30,16 +36,20 @@ OUT=$ROOT/gpu-bundle
 CACHE=${EADER_CUDA_CACHE:-$HOME/.cache/eader-cuda}
 WITH_TESTS=1
 WITH_CUDNN=0
+WITH_CURAND=0
+NVCC_ONLY=0
 SETUP_ONLY=0
 CHECK_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --cudnn) WITH_CUDNN=1 ;;
+        --with-curand) WITH_CURAND=1 ;;
+        --nvcc-only) NVCC_ONLY=1 ;;
         --no-tests) WITH_TESTS=0 ;;
         --setup-only) SETUP_ONLY=1 ;;
         --check) CHECK_ONLY=1 ;;
         --out) OUT=$(realpath -m "$2"); shift ;;
-        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "build-cuda.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -186,49 +196,82 @@ for line in sys.stdin:
         print(m["executable"])' "$1"
 }
 
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+# Unit-test binaries for the GPU run: the erasing ops' CUDA twins, the device choice.
+TEST_CRATES=(eader-erasing eader-train)
+BINARIES=(eader eader-cudnn eader-erasing-tests eader-train-tests)
+BIN=$TARGET_DIR/gpu-bin # the stripped binaries, before compression
+
 build() {
-    local target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
-    mkdir -p "$OUT"
+    local target_dir=$TARGET_DIR
+    mkdir -p "$OUT" "$BIN"
     say "cargo build --release -p eader-cli --features cuda"
     (cd "$ROOT" && cargo_env build --release --locked -p eader-cli --features cuda)
-    strip -o "$OUT/eader" "$target_dir/release/eader"
+    strip -o "$BIN/eader" "$target_dir/release/eader"
     lap "eader (cuda)"
     if [ "$WITH_CUDNN" = 1 ]; then
         say "cargo build --release -p eader-cli --features cuda,cudnn"
         (cd "$ROOT" && cargo_env build --release --locked -p eader-cli --features cuda,cudnn)
-        strip -o "$OUT/eader-cudnn" "$target_dir/release/eader"
+        strip -o "$BIN/eader-cudnn" "$target_dir/release/eader"
         lap "eader (cuda + cudnn)"
     fi
     if [ "$WITH_TESTS" = 1 ]; then
-        say "cargo test -p eader-erasing --features cuda --release --no-run"
-        local exe
-        exe=$(cd "$ROOT" && cargo_env test --release --locked -p eader-erasing --features cuda \
-            --lib --no-run --message-format=json-render-diagnostics | test_executable eader_erasing)
-        [ -n "$exe" ] || die "cargo did not report eader-erasing's test executable"
-        strip -o "$OUT/eader-erasing-tests" "$exe"
-        lap "eader-erasing tests (cuda)"
+        local krate exe
+        for krate in "${TEST_CRATES[@]}"; do
+            say "cargo test -p $krate --features cuda --release --lib --no-run"
+            exe=$(cd "$ROOT" && cargo_env test --release --locked -p "$krate" --features cuda \
+                --lib --no-run --message-format=json-render-diagnostics \
+                | test_executable "${krate//-/_}")
+            [ -n "$exe" ] || die "cargo did not report $krate's test executable"
+            strip -o "$BIN/$krate-tests" "$exe"
+            lap "$krate tests (cuda)"
+        done
     fi
 }
 
 # --- 4. checks -------------------------------------------------------------------------
 # The shared libraries the GPU machine provides: its driver (libcuda.so.1), PyTorch's
 # CUDA 13 wheels (nvidia/cu13/lib, nvidia/cudnn/lib), and the C/C++ runtime.
-ALLOWED='^(libcuda\.so\.1|libcublas\.so\.13|libcublasLt\.so\.13|libcudart\.so\.13|libnvrtc\.so\.13|libcurand\.so\.10|libcudnn\.so\.9|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libm\.so\.6|libc\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux-x86-64\.so\.2)$'
+CUDA_LIBS='libcuda\.so\.1|libcublas\.so\.13|libcublasLt\.so\.13|libcudart\.so\.13|libnvrtc\.so\.13|libcurand\.so\.10|libcudnn\.so\.9'
+C_RUNTIME='libstdc\+\+\.so\.6|libgcc_s\.so\.1|libm\.so\.6|libc\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux-x86-64\.so\.2|linux-vdso\.so\.1'
+ALLOWED="^($CUDA_LIBS|$C_RUNTIME)\$"
+
+# Any other library a binary needs (plotters' fontconfig and freetype, and theirs) is
+# copied into gpu-bundle/syslib/, which gpu-run.sh puts on the library path when the GPU
+# image lacks one of them.
+collect_syslibs() {
+    local name line lib path
+    rm -rf "$OUT/syslib"
+    for name in "${BINARIES[@]}"; do
+        [ -f "$BIN/$name" ] || continue
+        LD_LIBRARY_PATH=$CU13 ldd "$BIN/$name" | while read -r line; do
+            lib=${line%% *}
+            path=$(sed -n 's/.* => \(\/[^ ]*\) .*/\1/p' <<<"$line")
+            grep -Eq "$ALLOWED" <<<"$lib" && continue
+            [ -n "$path" ] || continue
+            mkdir -p "$OUT/syslib"
+            cp -L "$path" "$OUT/syslib/$lib"
+        done
+    done
+}
 
 check_bundle() {
-    local bin needed bad glibc status=0
-    for bin in "$OUT"/eader "$OUT"/eader-cudnn "$OUT"/eader-erasing-tests; do
+    local name bin needed bad glibc lib status=0
+    for name in "${BINARIES[@]}"; do
+        bin=$BIN/$name
         [ -f "$bin" ] || continue
         needed=$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort)
-        bad=$(grep -Ev "$ALLOWED" <<<"$needed" || true)
+        bad=$( (grep -Ev "$ALLOWED" <<<"$needed" || true) | while read -r lib; do
+            [ -f "$OUT/syslib/$lib" ] || echo "$lib"
+        done)
         glibc=$(objdump -T "$bin" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
         say "$(basename "$bin"): $(du -h "$bin" | cut -f1), needs $(tr '\n' ' ' <<<"$needed")(newest symbol $glibc)"
         if [ -n "$bad" ]; then
-            echo "build-cuda: error: $(basename "$bin") needs libraries the GPU image lacks: $bad" >&2
+            echo "build-cuda: error: $(basename "$bin") needs libraries neither the GPU image nor the bundle has: $bad" >&2
             status=1
         fi
         grep -q 'libcublas\.so\.13' <<<"$needed" \
-            || { echo "build-cuda: error: $(basename "$bin") is not linked against CUDA 13's cuBLAS" >&2; status=1; }
+            || say "warning: $(basename "$bin") does not link cuBLAS: nothing in it opens a CUDA device"
     done
     return $status
 }
@@ -241,23 +284,53 @@ write_manifest() {
         echo "nvcc: $(nvcc --version | grep -o 'release [0-9.]*')"
         echo "cuda_libs: $CU13 (CUDARC_CUDA_VERSION=13000, CUDA_COMPUTE_CAP=80)"
         echo "rustc: $(rustc --version)"
-        (cd "$OUT" && for f in eader eader-cudnn eader-erasing-tests; do
+        (cd "$BIN" && for f in "${BINARIES[@]}"; do
             [ -f "$f" ] && echo "sha256: $(sha256sum "$f")"
         done)
     } >"$OUT/MANIFEST"
 }
 
+# xz-compresses the checked binaries into the bundle (and drops stale ones).
+pack() {
+    local name
+    for name in "${BINARIES[@]}"; do
+        rm -f "$OUT/$name"
+        if [ ! -f "$BIN/$name" ] || { [ "$name" = eader-cudnn ] && [ "$WITH_CUDNN" = 0 ]; } \
+            || { [[ $name == *-tests ]] && [ "$WITH_TESTS" = 0 ]; }; then
+            rm -f "$OUT/$name.xz"
+            continue
+        fi
+        # Unchanged since the last packing: keep it (xz takes ~30 s a binary on 2 cores).
+        if [ -f "$OUT/$name.xz" ] && xz -dc "$OUT/$name.xz" 2>/dev/null | cmp -s - "$BIN/$name"; then
+            continue
+        fi
+        xz -T0 -6 -c "$BIN/$name" >"$OUT/$name.xz.tmp"
+        mv "$OUT/$name.xz.tmp" "$OUT/$name.xz"
+    done
+    [ "$WITH_CURAND" = 1 ] || rm -f "$OUT/libcurand.so.10.xz"
+}
+
 if [ "$CHECK_ONLY" = 1 ]; then
+    CU13=${EADER_CU13_LIB:-$(find_cu13)}
     check_bundle
     exit
 fi
 ensure_nvcc
 lap "nvcc"
+[ "$NVCC_ONLY" = 1 ] && exit 0
 ensure_cu13
 stage_link_folder
 lap "CUDA 13 libraries"
 [ "$SETUP_ONLY" = 1 ] && exit 0
 build
+if [ "$WITH_CURAND" = 1 ]; then
+    say "xz libcurand.so.10 into the bundle"
+    xz -T0 -6 -c "$(readlink -f "$CURAND")" >"$OUT/libcurand.so.10.xz"
+    lap "libcurand.so.10.xz"
+fi
+collect_syslibs
 check_bundle
 write_manifest
+pack
+lap "checks and packing"
 say "bundle: $OUT ($(du -sh "$OUT" | cut -f1)); on the GPU machine: scripts/gpu-run.sh"

@@ -10,8 +10,9 @@
 #   *.json *.log   every command's output
 # Parts (each one's failure is reported in report.md, and the run goes on):
 #   0. environment: GPU, driver, libraries the binaries resolve to
-#   1. correctness: eader-erasing's CUDA tests (CUDA ops vs their CPU twins, rel 1e-5);
-#      a training step on CUDA vs CPU (`eader bench train --check-against-cpu`)
+#   1. correctness: eader-erasing's CUDA tests (CUDA ops vs their CPU twins, rel 1e-5),
+#      eader-train's device tests, a training step on CUDA vs CPU (`eader bench train
+#      --check-against-cpu`)
 #   2. speed and memory: `eader bench train` vs crates/eader-train/scripts/
 #      bench_reference_step.py --device cuda, same settings, in this run: ResNet-101 +
 #      ResNet-18 batch 16 at 448 (the paper's) and ResNet-18 + ResNet-18 batch 16 at 224;
@@ -97,34 +98,62 @@ EOF
 )
 export LD_LIBRARY_PATH=${NV_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
+# The bundle's files, xz-compressed (unpacked with Python's lzma) or as they are.
+BIN=${EADER_GPU_BIN:-${TMPDIR:-/tmp}/eader-gpu-bin}
+mkdir -p "$BIN/lib"
+unpack() { # name destination
+    if [ -f "$BUNDLE/$1.xz" ]; then
+        "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+            "$BUNDLE/$1.xz" "$2"
+    elif [ -f "$BUNDLE/$1" ]; then
+        cp "$BUNDLE/$1" "$2"
+    else
+        return 0
+    fi
+    chmod +x "$2"
+}
+for name in eader eader-cudnn eader-erasing-tests eader-train-tests; do
+    rm -f "$BIN/$name"
+    unpack "$name" "$BIN/$name" || say "cannot unpack $BUNDLE/$name.xz"
+done
+EADER=$BIN/eader
+EADER_CUDNN=$BIN/eader-cudnn
+TESTS=$BIN/eader-erasing-tests
+TRAIN_TESTS=$BIN/eader-train-tests
+
 # cuRAND is only used by candle to create a device (random tensors), but the binaries
 # need libcurand.so.10 to start: when the image lacks it, use the bundle's copy if any.
 unresolved() { ldd "$1" 2>/dev/null | awk '/not found/ {print $1}' | tr '\n' ' '; }
-if [ -f "$BUNDLE/eader" ] && [[ "$(unresolved "$BUNDLE/eader")" == *libcurand* ]]; then
-    for packed in "$BUNDLE/libcurand.so.10" "$BUNDLE/libcurand.so.10.xz"; do
-        [ -f "$packed" ] || continue
-        mkdir -p "$RESULTS/lib"
-        if [[ $packed == *.xz ]]; then
-            "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-                "$packed" "$RESULTS/lib/libcurand.so.10"
-        else
-            cp "$packed" "$RESULTS/lib/"
-        fi
-        export LD_LIBRARY_PATH=$RESULTS/lib:$LD_LIBRARY_PATH
-        break
+probe=$EADER
+[ -f "$TESTS" ] && probe=$TESTS
+if [ -f "$probe" ] && [[ "$(unresolved "$probe")" == *libcurand* ]]; then
+    unpack libcurand.so.10 "$BIN/lib/libcurand.so.10"
+    export LD_LIBRARY_PATH=$BIN/lib:$LD_LIBRARY_PATH
+fi
+# Other libraries (plotters' fontconfig and freetype, theirs) from the bundle's syslib/,
+# only when the image lacks one of them.
+if [ -d "$BUNDLE/syslib" ]; then
+    for probe in "$EADER" "$TESTS" "$TRAIN_TESTS"; do
+        [ -f "$probe" ] || continue
+        for lib in $(unresolved "$probe"); do
+            if [ -f "$BUNDLE/syslib/$lib" ]; then
+                export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$BUNDLE/syslib
+                break 2
+            fi
+        done
     done
 fi
-
-EADER=$BUNDLE/eader
-EADER_CUDNN=$BUNDLE/eader-cudnn
-TESTS=$BUNDLE/eader-erasing-tests
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "repo: $(git rev-parse HEAD 2>/dev/null || echo '?')"
     echo "python: $PY ($("$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1))"
     echo "LD_LIBRARY_PATH: $LD_LIBRARY_PATH"
     echo "glibc: $(ldd --version 2>&1 | head -1)"
-    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
+    if command -v nvidia-smi >/dev/null; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
+    else
+        echo "gpu: none (no nvidia-smi)"
+    fi
     echo "cpu: $(nproc) cores"
     [ -f "$BUNDLE/MANIFEST" ] && sed 's/^/bundle: /' "$BUNDLE/MANIFEST"
     for bin in "$EADER" "$EADER_CUDNN" "$TESTS"; do
@@ -136,11 +165,16 @@ TESTS=$BUNDLE/eader-erasing-tests
 cat "$RESULTS/environment.txt" >&2
 
 if [ ! -x "$EADER" ]; then
-    record bundle FAILED "no $EADER: run scripts/build-cuda.sh on the build machine and carry gpu-bundle/"
+    record bundle FAILED "no eader in $BUNDLE: run scripts/build-cuda.sh on the build machine and carry gpu-bundle/"
 else
-    missing=$(unresolved "$EADER")
+    missing=""
+    for bin in "$EADER" "$EADER_CUDNN" "$TESTS"; do
+        [ -f "$bin" ] || continue
+        m=$(unresolved "$bin")
+        [ -z "$m" ] || missing+="$(basename "$bin"): $m; "
+    done
     if [ -n "$missing" ]; then
-        record bundle FAILED "eader cannot start, libraries not found: $missing"
+        record bundle FAILED "libraries not found ($missing) on LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
     else
         record bundle ok "$("$EADER" --version 2>&1 | head -1)"
     fi
@@ -160,13 +194,17 @@ fi
 if [ -x "$TESTS" ]; then
     # The CUDA twins (`*_cuda`) first, on their own: they pass with a notice when no device
     # opens, which is a failure here.
-    part erasing-cuda-tests "$TESTS" _cuda --test-threads 1
+    part erasing-cuda-tests "$TESTS" _cuda --test-threads 1 --nocapture
     if grep -q 'no CUDA device' "$RESULTS/erasing-cuda-tests.log"; then
         record erasing-cuda-tests FAILED "the tests found no CUDA device (see the log)"
     fi
     part erasing-all-tests "$TESTS" --test-threads 4
 else
-    record erasing-cuda-tests skipped "no $TESTS in the bundle"
+    record erasing-cuda-tests skipped "no eader-erasing-tests in the bundle"
+fi
+if [ -x "$TRAIN_TESTS" ]; then
+    # `--device cuda:N` opens device 0, names it, and refuses a device that is not there.
+    part train-device-tests "$TRAIN_TESTS" device:: --test-threads 1 --nocapture
 fi
 
 STEPS=10
@@ -291,10 +329,9 @@ for name, loc, adv, batch, res in configs:
     c_ips = find(c, "images_per_s")
     p_ips = find(p, "images_per_s")
     ratio = e_ips / p_ips if e_ips and p_ips else None
+    ratio_text = "n/a" if ratio is None else f"{ratio:.2f}x"
     if c_ips and p_ips:
-        ratio_text = f"{fmt(ratio, 2)}x ({fmt(c_ips / p_ips, 2)}x cuDNN)"
-    else:
-        ratio_text = f"{fmt(ratio, 2)}x"
+        ratio_text += f" ({c_ips / p_ips:.2f}x cuDNN)"
     print(f"| {loc} + {adv}, batch {batch}, {res}x{res} | {fmt(e_ips)} | {fmt(c_ips)} "
           f"| {fmt(p_ips)} | {ratio_text} | {peak('eader-' + name) or 'n/a'} "
           f"| {peak('pytorch-' + name) or 'n/a'} | {fmt(find(p, 'peak_gpu_mib'), 0)} |")

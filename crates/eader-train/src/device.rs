@@ -99,7 +99,8 @@ fn describe_cuda(device: &Device) -> String {
     let Ok(cuda) = device.as_cuda_device() else {
         return "cuda".to_string();
     };
-    let context = cuda.context();
+    let stream = cuda.cuda_stream();
+    let context = stream.context();
     let mut parts = Vec::new();
     if let Ok(name) = context.name() {
         parts.push(name);
