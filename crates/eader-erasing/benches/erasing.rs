@@ -64,28 +64,34 @@ fn bench(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("erasing");
     group.sample_size(10);
-    for (name, pipeline) in [
+    let pipelines = [
         ("fused", fused as Pipeline),
         ("composed", composed as Pipeline),
-    ] {
+    ];
+    // Fused and composed side by side for each measure, so that a change of load on a
+    // shared machine hits both alike.
+    for (name, pipeline) in pipelines {
         group.bench_function(format!("forward/{name}"), |b| {
             b.iter(|| pipeline(&maps, &images).unwrap())
         });
-        // (name, loss, images): the images are a variable (their gradient is computed), or
-        // data, as in training (eader-train erases the batch's images, which track nothing).
-        for (run, loss, images) in [
-            (
-                "forward_backward",
-                weighted_loss as Loss,
-                images_var.as_tensor(),
-            ),
-            (
-                "forward_backward_sum",
-                sum_loss as Loss,
-                images_var.as_tensor(),
-            ),
-            ("forward_backward_data", weighted_loss as Loss, &images),
-        ] {
+    }
+    // (measure, loss, images): the images are a variable (their gradient is computed), or
+    // data, as in training (eader-train erases the batch's images, which track nothing).
+    let runs = [
+        (
+            "forward_backward",
+            weighted_loss as Loss,
+            images_var.as_tensor(),
+        ),
+        (
+            "forward_backward_sum",
+            sum_loss as Loss,
+            images_var.as_tensor(),
+        ),
+        ("forward_backward_data", weighted_loss as Loss, &images),
+    ];
+    for (run, loss, images) in runs {
+        for (name, pipeline) in pipelines {
             group.bench_function(format!("{run}/{name}"), |b| {
                 b.iter(|| {
                     let maps = maps_var.as_tensor();
