@@ -3,8 +3,14 @@
 
 use std::path::PathBuf;
 
+use std::process::ExitCode;
+
+use crate::progress::Progress;
 use clap::Args;
-use eader_train::{AttentionType, ConfigOverrides, DeviceChoice, OptimizerKind, TrainConfig};
+use eader_train::{
+    AttentionType, ConfigOverrides, DeviceChoice, OptimizerKind, Outcome, StopFlag, TrainConfig,
+    Trainer,
+};
 
 /// Options of `eader train` (the reference's arguments, kebab-case). Every option
 /// left out takes its value from `--config`, then the demo preset (when no
@@ -190,6 +196,14 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<ResolvedConfig> {
         None => ConfigOverrides::default(),
     };
     let explicit = file.merged_with(&args.overrides());
+    if let Some(Some(path)) = &explicit.resume {
+        let (_, state) = eader_train::checkpoint::read_state(path)?;
+        let config = eader_train::trainer::resume_config(&state.config, &explicit)?;
+        return Ok(ResolvedConfig {
+            config,
+            demo_preset: Vec::new(),
+        });
+    }
     let mut config = TrainConfig::default();
     let demo = matches!(explicit.dataset_root, None | Some(None));
     let mut demo_preset = Vec::new();
@@ -213,6 +227,121 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<ResolvedConfig> {
         config,
         demo_preset,
     })
+}
+
+/// Runs `eader train`: resolves the configuration, prints the demo preset,
+/// trains, and prints the final validation table next to the all-background
+/// baseline. Returns the process exit code.
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let resolved = resolve(args)?;
+    if !resolved.demo_preset.is_empty() {
+        eprintln!("demo run (no --dataset-root): preset differing from the reference's defaults:");
+        for (key, value) in &resolved.demo_preset {
+            eprintln!("  {key} = {value}");
+        }
+    }
+    if args.dry_run {
+        print!("{}", resolved.config.to_toml()?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = resolved.config;
+    crate::evaluate::set_threads(config.threads)?;
+    let device = eader_train::device::resolve(config.device)?;
+    let stop = StopFlag::ctrlc()?;
+    let mut progress = Progress::new(config.log_every);
+    if config.is_demo() {
+        eprintln!(
+            "preparing the demo dataset in {} (generated once)",
+            eader_train::trainer::cache_dir().display()
+        );
+    }
+    let mut trainer = Trainer::new(config, device, stop, &mut progress)?;
+    let c = trainer.config();
+    let (n_train, n_val) = trainer.split_sizes();
+    let report = trainer.foreground_report();
+    eprintln!(
+        "experiment {} | {} images in {} ({} batches of {} per epoch), {} in {}{}",
+        trainer.experiment_dir().display(),
+        n_train,
+        c.split.as_deref().unwrap_or("train"),
+        trainer.batches_per_epoch(),
+        c.batch_size,
+        n_val,
+        c.val_split,
+        if report.removed > 0 {
+            format!(" | {report}")
+        } else {
+            String::new()
+        }
+    );
+    eprintln!(
+        "localizer {}{} | {} | {} x{} px | seed {} | device {}",
+        c.localizer_model,
+        if c.localizer_from_scratch {
+            " (from scratch)"
+        } else {
+            ""
+        },
+        match (&c.adversarial_model, c.share_weights) {
+            (Some(adv), _) => format!(
+                "adversarial {adv}{}",
+                if c.adversarial_from_scratch {
+                    " (from scratch)"
+                } else {
+                    ""
+                }
+            ),
+            (None, true) => "shared weights".to_owned(),
+            (None, false) => "no adversarial".to_owned(),
+        },
+        c.epochs,
+        c.img_resolution,
+        c.seed.unwrap_or_default(),
+        eader_train::device::describe(trainer.device()),
+    );
+    let outcome = trainer.run(&mut progress).map_err(|e| {
+        let checkpoint = trainer
+            .experiment_dir()
+            .join(eader_train::checkpoint::CHECKPOINT_DIR);
+        if checkpoint.exists() {
+            anyhow::anyhow!("{e}\nthe last good checkpoint is {}", checkpoint.display())
+        } else {
+            anyhow::anyhow!("{e}")
+        }
+    })?;
+    match outcome {
+        Outcome::Finished(summary) => {
+            println!("{}", summary.final_metrics.table());
+            println!(
+                "validation mIoU {:.2}% (all-background baseline {:.2}%), best {:.2}% at epoch {}",
+                100.0 * summary.final_metrics.miou,
+                100.0 * summary.baseline_metrics.miou,
+                100.0 * summary.best_val_miou,
+                summary.best_epoch
+            );
+            println!(
+                "{} epochs, {} steps, {:.1} img/s; results in {}",
+                summary.epochs,
+                summary.global_step,
+                summary.images_per_s,
+                summary.experiment_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Outcome::Stopped {
+            checkpoint,
+            epoch,
+            global_step,
+        } => {
+            eprintln!(
+                "stopped after step {global_step} (epoch {}); checkpoint {}\ncontinue with: eader train --resume {}",
+                epoch + 1,
+                checkpoint.display(),
+                trainer.experiment_dir().display()
+            );
+            Ok(ExitCode::from(130))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -315,8 +444,6 @@ mod tests {
             "0",
             "--visual-samples",
             "2",
-            "--resume",
-            "results/x",
         ])
         .unwrap();
         let c = r.config;
@@ -338,7 +465,10 @@ mod tests {
             (Some(7), DeviceChoice::Cpu, Some(2))
         );
         assert_eq!((c.log_every, c.visuals_every, c.visual_samples), (1, 0, 2));
-        assert_eq!(c.resume, Some("results/x".into()));
+        assert_eq!(c.resume, None);
+        // --resume reads the checkpoint's configuration first.
+        let e = format!("{:#}", parse(&["--resume", "results/nosuch"]).unwrap_err());
+        assert!(e.contains("results/nosuch: no such file or folder"), "{e}");
     }
 
     #[test]

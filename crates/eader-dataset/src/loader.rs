@@ -236,6 +236,13 @@ impl Loader {
     /// Iterates over the batches of `epoch` (numbering is the caller's; it
     /// only seeds the order and the augmentations).
     pub fn epoch(&self, epoch: u64) -> EpochIter {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch `first` on: the same batches, with the
+    /// same augmentations, as the tail of [`Loader::epoch`], without decoding
+    /// the skipped ones (how a run interrupted mid-epoch resumes).
+    pub fn epoch_from(&self, epoch: u64, first: usize) -> EpochIter {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut iter = EpochIter {
             inner: self.inner.clone(),
@@ -244,8 +251,8 @@ impl Loader {
             tx,
             rx,
             ready: BTreeMap::new(),
-            next: 0,
-            spawned: 0,
+            next: first,
+            spawned: first,
             cancelled: Arc::new(AtomicBool::new(false)),
         };
         for _ in 0..self.inner.cfg.prefetch {
@@ -322,7 +329,7 @@ impl Iterator for EpochIter {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.batches.len() - self.next;
+        let n = self.batches.len().saturating_sub(self.next);
         (n, Some(n))
     }
 }

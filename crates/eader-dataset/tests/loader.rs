@@ -203,3 +203,21 @@ fn dropping_an_epoch_early_does_not_hang() {
         vec![vec![0, 1, 2, 3, 4], vec![5, 6, 7, 8, 9], vec![10, 11]]
     );
 }
+
+#[test]
+fn an_epoch_resumed_mid_way_gives_the_same_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    small_dataset(dir.path(), 13);
+    let ds = VocDataset::open(dir.path(), "train").unwrap();
+    let loader = Loader::new(ds, LoaderConfig::train(16, 3, 5), &Device::Cpu).unwrap();
+    let full = collect(&loader, 2);
+    assert_eq!(full.len(), 4);
+    let tail: Vec<Batch> = loader.epoch_from(2, 1).map(|b| b.unwrap()).collect();
+    assert_eq!(tail.len(), 3);
+    for (x, y) in full[1..].iter().zip(&tail) {
+        assert_eq!(x.ids, y.ids);
+        assert_eq!(images(x), images(y));
+    }
+    assert_eq!(loader.epoch_from(2, 4).count(), 0);
+    assert_eq!(loader.epoch_from(2, 9).len(), 0);
+}

@@ -1,6 +1,11 @@
 //! The fused CPU ops against the same computation composed of candle ops (`*_ref`), at the
 //! training size: P = 24 maps of 28x28 upsampled to 448x448, 3-channel images.
 //! `cargo bench -p eader-erasing` (set RAYON_NUM_THREADS to pin the thread count).
+//! Forward+backward comes three times: through a randomly weighted loss with gradients to
+//! maps and images (`forward_backward`; its candle `mul` backward costs both pipelines the
+//! same several hundred ms), through a plain sum (`forward_backward_sum`, closer to the ops'
+//! own cost), and through the weighted loss with the images as data, as in training
+//! (`forward_backward_data`).
 
 use candle::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -26,11 +31,22 @@ fn composed(maps: &Tensor, images: &Tensor) -> eader_erasing::Result<(Tensor, Te
     Ok((g, mask, erased))
 }
 
-/// A scalar over the outputs whose gradient is dense, as the adversarial network's would
-/// be: the erased images weighted element-wise, plus the area term on g.
-fn loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
+/// A scalar over the outputs whose gradient is dense and random, as the adversarial
+/// network's would be: the erased images weighted element-wise, plus the area term on g.
+/// candle's backward of `erased * weights` also computes the weights' gradient and adds
+/// every gradient to a fresh zero tensor: several image-sized passes that both pipelines
+/// pay alike.
+fn weighted_loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
     (g.sum_all()? * 1e-5)? + (erased * weights)?.sum_all()?
 }
+
+/// The same with a gradient of ones on the erased images: what is timed is then the
+/// pipelines' own backward, plus one image-sized gradient seed.
+fn sum_loss(g: &Tensor, erased: &Tensor, _weights: &Tensor) -> candle::Result<Tensor> {
+    (g.sum_all()? * 1e-5)? + erased.sum_all()?
+}
+
+type Loss = fn(&Tensor, &Tensor, &Tensor) -> candle::Result<Tensor>;
 
 fn bench(c: &mut Criterion) {
     let device = Device::Cpu;
@@ -48,24 +64,43 @@ fn bench(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("erasing");
     group.sample_size(10);
-    for (name, pipeline) in [
+    let pipelines = [
         ("fused", fused as Pipeline),
         ("composed", composed as Pipeline),
-    ] {
+    ];
+    // Fused and composed side by side for each measure, so that a change of load on a
+    // shared machine hits both alike.
+    for (name, pipeline) in pipelines {
         group.bench_function(format!("forward/{name}"), |b| {
             b.iter(|| pipeline(&maps, &images).unwrap())
         });
-        group.bench_function(format!("forward_backward/{name}"), |b| {
-            b.iter(|| {
-                let (maps, images) = (&maps_var, &images_var);
-                let (g, _mask, erased) = pipeline(maps, images).unwrap();
-                let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
-                (
-                    grads.get(maps).unwrap().clone(),
-                    grads.get(images).unwrap().clone(),
-                )
-            })
-        });
+    }
+    // (measure, loss, images): the images are a variable (their gradient is computed), or
+    // data, as in training (eader-train erases the batch's images, which track nothing).
+    let runs = [
+        (
+            "forward_backward",
+            weighted_loss as Loss,
+            images_var.as_tensor(),
+        ),
+        (
+            "forward_backward_sum",
+            sum_loss as Loss,
+            images_var.as_tensor(),
+        ),
+        ("forward_backward_data", weighted_loss as Loss, &images),
+    ];
+    for (run, loss, images) in runs {
+        for (name, pipeline) in pipelines {
+            group.bench_function(format!("{run}/{name}"), |b| {
+                b.iter(|| {
+                    let maps = maps_var.as_tensor();
+                    let (g, _mask, erased) = pipeline(maps, images).unwrap();
+                    let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
+                    (grads.get(maps).cloned(), grads.get(images).cloned())
+                })
+            });
+        }
     }
     group.finish();
 

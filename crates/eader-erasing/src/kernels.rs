@@ -41,12 +41,7 @@ pub(crate) const SOFT_MASK: KernelSource = KernelSource {
 pub(crate) const ERASE: KernelSource = KernelSource {
     module: "eader_erasing_erase",
     source: concat!(include_str!("ops/common.cuh"), include_str!("ops/erase.cu")),
-    kernels: &[
-        "erase_fwd",
-        "erase_bwd_mask",
-        "mask_erase_fwd",
-        "mask_erase_bwd_maps",
-    ],
+    kernels: &["erase_fwd", "erase_bwd"],
 };
 
 /// Every source, for the NVRTC compilation test.

@@ -9,11 +9,14 @@
 //! 2. [`soft_mask`]: `m = sigmoid(omega (g - sigma))` ([`OMEGA`] 100, [`SIGMA`] 0.5).
 //! 3. [`erase`]: `x (1 - m)` on a `(P, C, H, W)` image batch, the same mask on every channel.
 //!
-//! [`mask_and_erase`] fuses 2 and 3: it returns the mask and the erased images, the latter
-//! computed straight from the map, so its backward never materialises the mask's gradient.
+//! [`mask_and_erase`] fuses 2 and 3: it returns the mask and the erased images. The mask is
+//! computed once (one sigmoid per pixel, forward and backward together); the erasing reads
+//! it, and its backward is one pass writing the images' gradient and the map's (through
+//! `omega m (1 - m)` of the same mask), so the mask's gradient is never materialised. A
+//! gradient is computed only for inputs that track one (images are usually data).
 //!
-//! Every op runs on the CPU (rayon, no intermediate tensor beyond the outputs and per-map
-//! scalars) and, with the `cuda` feature, on candle's CUDA device (CUDA C kernels beside each
+//! Every op runs on the CPU (rayon over maps and rows or blocks of pixels, no intermediate
+//! tensor beyond the outputs, per-row sums and per-map scalars) and, with the `cuda` feature, on candle's CUDA device (CUDA C kernels beside each
 //! op, compiled once per process with NVRTC, the module cached per device). f32 and f64.
 //! Each op has a `*_ref` twin composed of plain candle ops: the tests hold the ops to it, to
 //! finite differences and to PyTorch fixtures.

@@ -181,22 +181,7 @@ pub fn resolve(path: &Path) -> Result<PathBuf> {
 
 /// Reads the checkpoint `path` designates (see [`resolve`]), tensors on `device`.
 pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
-    let dir = resolve(path)?;
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
-    let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| Error::Json {
-        path: state_path.clone(),
-        message: e.to_string(),
-    })?;
-    if state.format_version != FORMAT_VERSION {
-        return Err(Error::checkpoint(
-            &state_path,
-            format!(
-                "format version {}, this eader reads {FORMAT_VERSION}",
-                state.format_version
-            ),
-        ));
-    }
+    let (dir, state) = read_state(path)?;
     let weights_path = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?;
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
@@ -223,6 +208,29 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
         state,
         tensors,
     })
+}
+
+/// The state alone of the checkpoint `path` designates (see [`resolve`]),
+/// with the checkpoint folder: enough to rebuild a run's configuration
+/// without reading its tensors.
+pub fn read_state(path: &Path) -> Result<(PathBuf, CheckpointState)> {
+    let dir = resolve(path)?;
+    let state_path = dir.join(STATE_FILE);
+    let text = std::fs::read(&state_path).map_err(|e| Error::io(&state_path, e))?;
+    let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| Error::Json {
+        path: state_path.clone(),
+        message: e.to_string(),
+    })?;
+    if state.format_version != FORMAT_VERSION {
+        return Err(Error::checkpoint(
+            &state_path,
+            format!(
+                "format version {}, this eader reads {FORMAT_VERSION}",
+                state.format_version
+            ),
+        ));
+    }
+    Ok((dir, state))
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use candle::cuda_backend::cudarc::driver::{CudaFunction, LaunchConfig};
+use candle::cuda_backend::cudarc::driver::{CudaFunction, CudaView, LaunchConfig};
 use candle::cuda_backend::cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
-use candle::cuda_backend::CudaDevice;
+use candle::cuda_backend::{CudaDType, CudaDevice};
+use candle::{CudaStorage, Layout};
 
 use crate::kernels::{KernelSource, NVRTC_FMAD};
 
@@ -48,6 +49,19 @@ pub(crate) fn function(
     Ok(device
         .get_or_load_custom_func(&kernel, source.module, &ptx)?
         .into_cuda_function())
+}
+
+/// The contiguous data of a CUDA storage as a view (the CUDA twin of `cpu_data`); an error
+/// naming `op` when the layout is not contiguous.
+pub(crate) fn cuda_data<'a, T: CudaDType>(
+    storage: &'a CudaStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle::Result<CudaView<'a, T>> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(storage.as_cuda_slice::<T>()?.slice(start..end)),
+        None => candle::bail!("{op}: input must be contiguous"),
+    }
 }
 
 /// One thread per element, 256 threads a block.

@@ -1,62 +1,40 @@
 //! Erasing `x (1 - m)` of a `(P, C, H, W)` image batch with a `(P, H, W)` mask, and the fused
-//! [`mask_and_erase`] that computes the erased images straight from the normalised map.
+//! [`mask_and_erase`] whose erasing reads the soft mask it has just computed and whose
+//! backward reaches the maps straight through `omega m (1 - m)`.
+//!
+//! One sigmoid per pixel in all: the forward computes the mask once ([`soft_mask`]), the
+//! erasing and both backward gradients reuse it. The backward is one pass over the images
+//! and their gradient that writes the images' gradient and the mask's (or map's) together.
+
+use std::mem::MaybeUninit;
 
 use candle::backend::BackendStorage;
 use candle::WithDType;
 use candle::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::soft_mask::{check_mask_and_images, mask_value, soft_mask, soft_mask_ref};
-use super::{cpu_data, with_float, Real};
+use super::soft_mask::{check_mask_and_images, soft_mask, soft_mask_ref};
+use super::{cpu_data, uninit_output, with_float, Real};
 use crate::Result;
 
-/// Where the per-pixel mask comes from: the mask itself, or the map through the soft mask.
-#[derive(Clone, Copy, Debug)]
-enum MaskSource {
-    Mask,
-    Map { omega: f64, sigma: f64 },
+/// `(x (P, C, H, W), mask (P, H, W)) -> x (1 - m)`: [`erase`].
+struct Erase;
+
+/// `(x (P, C, H, W), maps (P, H, W), mask (P, H, W)) -> x (1 - m)`, the erasing half of
+/// [`mask_and_erase`]: `mask` is the (detached) soft mask of `maps`, which only receive
+/// the gradient, `-sum_c dy x omega m (1 - m)`.
+struct MaskErase {
+    omega: f64,
 }
 
-impl MaskSource {
-    /// The mask value of one stored element, in `T`.
-    fn mask_fn<T: Real>(self) -> impl Fn(T) -> T + Sync + Send {
-        let (from_map, omega, sigma) = match self {
-            MaskSource::Mask => (false, 0.0, 0.0),
-            MaskSource::Map { omega, sigma } => (true, omega, sigma),
-        };
-        let (omega, sigma) = (T::from_f64(omega), T::from_f64(sigma));
-        move |v| {
-            if from_map {
-                mask_value(v, omega, sigma)
-            } else {
-                v
-            }
-        }
-    }
-
-    #[cfg(feature = "cuda")]
-    fn kernel(self, mask: &'static str, map: &'static str) -> &'static str {
-        match self {
-            MaskSource::Mask => mask,
-            MaskSource::Map { .. } => map,
-        }
-    }
-
-    fn params(self) -> (f64, f64) {
-        match self {
-            MaskSource::Mask => (0.0, 0.0),
-            MaskSource::Map { omega, sigma } => (omega, sigma),
-        }
-    }
+/// `(x, mask, grad_y) -> [grad_x | grad_mask]`, one flat buffer: `grad_x = dy (1 - m)`
+/// `(P, C, H, W)` when `images`, then `grad_mask = -sum_c dy x` `(P, H, W)` when `mask`,
+/// times `omega m (1 - m)` (the gradient to the soft mask's maps) when `omega` is set.
+struct EraseBackward {
+    images: bool,
+    mask: bool,
+    omega: Option<f64>,
 }
-
-/// `(x (P, C, H, W), mask or map (P, H, W)) -> x (1 - m)`. Run on `(grad_y, mask)` it is
-/// also the images' gradient.
-struct Erase(MaskSource);
-
-/// `(x, mask or map, grad_y) -> grad` of the mask (`-sum_c dy x`) or of the map (that times
-/// `omega m (1 - m)`), `(P, H, W)`.
-struct EraseBackwardMask(MaskSource);
 
 /// `(plane, channels)` of a `(P, C, H, W)` layout.
 fn plane_and_channels(layout: &Layout) -> (usize, usize) {
@@ -64,80 +42,229 @@ fn plane_and_channels(layout: &Layout) -> (usize, usize) {
     (dims[2] * dims[3], dims[1])
 }
 
-/// Pixels per block of the CPU erasing kernel: the block's mask values are computed once
-/// into a stack buffer, then applied to every channel.
-const BLOCK: usize = 1024;
+/// Pixels per rayon task of the erasing kernels (and length of the backward's stack
+/// accumulator): maps are split into blocks, so that few maps still use every core.
+const BLOCK: usize = 2048;
 
-fn erase_cpu<T: Real>(
-    x: &[T],
-    mask: &[T],
-    plane: usize,
-    channels: usize,
-    source: MaskSource,
-) -> Vec<T> {
-    let mask_of = source.mask_fn::<T>();
-    let mut out = vec![T::ZERO; x.len()];
-    let image = channels * plane;
-    out.par_chunks_mut(image)
-        .zip(x.par_chunks(image))
-        .zip(mask.par_chunks(plane))
-        .for_each(|((out, x), mask)| {
-            let mut keep = [T::ZERO; BLOCK];
-            for start in (0..plane).step_by(BLOCK) {
-                let len = BLOCK.min(plane - start);
-                for (k, &m) in keep.iter_mut().zip(&mask[start..start + len]) {
-                    *k = T::ONE - mask_of(m);
-                }
-                for c in 0..channels {
-                    let offset = c * plane + start;
-                    let (out, x) = (&mut out[offset..offset + len], &x[offset..offset + len]);
-                    for ((o, &x), &k) in out.iter_mut().zip(x).zip(&keep[..len]) {
-                        *o = x * k;
-                    }
-                }
-            }
-        });
-    out
+/// `x (1 - m)`, parallel over planes and blocks of pixels.
+fn erase_cpu<T: Real>(x: &[T], mask: &[T], plane: usize, channels: usize) -> Vec<T> {
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        out.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(pc, (out, x))| {
+                let mask = &mask[pc / channels * plane..][..plane];
+                out.par_chunks_mut(BLOCK)
+                    .zip(x.par_chunks(BLOCK))
+                    .zip(mask.par_chunks(BLOCK))
+                    .for_each(|((out, x), mask)| {
+                        for ((o, &x), &m) in out.iter_mut().zip(x).zip(mask) {
+                            o.write(x * (T::ONE - m));
+                        }
+                    });
+            })
+    };
+    // SAFETY: the planes of `x` tile `out`, and every element of each is written.
+    unsafe { uninit_output(x.len(), fill) }
 }
 
-fn erase_bwd_mask_cpu<T: Real>(
+/// One block of the backward: pixels `start..start + len` of the flattened `(P, H, W)`
+/// mask, with the slices of the outputs that it writes (one per channel for the images'
+/// gradient, none when it is not wanted).
+struct Block<'a, T> {
+    start: usize,
+    grad_x: Vec<&'a mut [MaybeUninit<T>]>,
+    grad_mask: Option<&'a mut [MaybeUninit<T>]>,
+}
+
+/// Splits the outputs of the backward into [`Block`]s of up to [`BLOCK`] pixels, map by map.
+fn blocks<'a, T>(
+    grad_x: &'a mut [MaybeUninit<T>],
+    grad_mask: &'a mut [MaybeUninit<T>],
+    pixels: usize,
+    plane: usize,
+    channels: usize,
+) -> Vec<Block<'a, T>> {
+    let per_map = plane.div_ceil(BLOCK);
+    let mut blocks: Vec<Block<'a, T>> = (0..pixels / plane * per_map)
+        .map(|b| Block {
+            start: b / per_map * plane + b % per_map * BLOCK,
+            grad_x: Vec::with_capacity(if grad_x.is_empty() { 0 } else { channels }),
+            grad_mask: None,
+        })
+        .collect();
+    for (pc, grad_x) in grad_x.chunks_mut(plane).enumerate() {
+        let first = pc / channels * per_map;
+        for (block, chunk) in blocks[first..].iter_mut().zip(grad_x.chunks_mut(BLOCK)) {
+            block.grad_x.push(chunk);
+        }
+    }
+    for (p, grad_mask) in grad_mask.chunks_mut(plane).enumerate() {
+        for (block, chunk) in blocks[p * per_map..]
+            .iter_mut()
+            .zip(grad_mask.chunks_mut(BLOCK))
+        {
+            block.grad_mask = Some(chunk);
+        }
+    }
+    blocks
+}
+
+/// [`EraseBackward`] on the CPU: one pass over `x` and `dy`, parallel over maps and
+/// blocks of pixels, the channel sum in a stack buffer.
+fn erase_backward_cpu<T: Real>(
     x: &[T],
     mask: &[T],
     grad_y: &[T],
-    plane: usize,
-    channels: usize,
-    source: MaskSource,
+    (plane, channels): (usize, usize),
+    op: &EraseBackward,
 ) -> Vec<T> {
-    let (omega, sigma) = source.params();
-    let (omega, sigma) = (T::from_f64(omega), T::from_f64(sigma));
-    let mut out = vec![T::ZERO; mask.len()];
-    out.par_chunks_mut(plane).enumerate().for_each(|(p, out)| {
-        let mask = &mask[p * plane..][..plane];
-        for c in 0..channels {
-            let start = (p * channels + c) * plane;
-            let (x, dy) = (&x[start..][..plane], &grad_y[start..][..plane]);
-            for ((o, &x), &dy) in out.iter_mut().zip(x).zip(dy) {
-                *o += dy * x;
-            }
+    let len_x = if op.images { x.len() } else { 0 };
+    let len_mask = if op.mask { mask.len() } else { 0 };
+    let omega = op.omega.map(T::from_f64);
+    let fill = |out: &mut [MaybeUninit<T>]| {
+        let (grad_x, grad_mask) = out.split_at_mut(len_x);
+        blocks(grad_x, grad_mask, mask.len(), plane, channels)
+            .into_par_iter()
+            .for_each(|mut block| {
+                let (p, offset) = (block.start / plane, block.start % plane);
+                let len = BLOCK.min(plane - offset);
+                let mask = &mask[block.start..][..len];
+                let mut acc = [T::ZERO; BLOCK];
+                let acc = &mut acc[..len];
+                for c in 0..channels {
+                    let start = (p * channels + c) * plane + offset;
+                    let (x, dy) = (&x[start..][..len], &grad_y[start..][..len]);
+                    if let Some(grad_x) = block.grad_x.get_mut(c) {
+                        for ((g, &dy), &m) in grad_x.iter_mut().zip(dy).zip(mask) {
+                            g.write(dy * (T::ONE - m));
+                        }
+                    }
+                    if block.grad_mask.is_some() {
+                        for ((a, &dy), &x) in acc.iter_mut().zip(dy).zip(x) {
+                            *a += dy * x;
+                        }
+                    }
+                }
+                match (block.grad_mask, omega) {
+                    (Some(grad_maps), Some(omega)) => {
+                        for ((g, &a), &m) in grad_maps.iter_mut().zip(&*acc).zip(mask) {
+                            g.write((T::ZERO - a) * omega * m * (T::ONE - m));
+                        }
+                    }
+                    (Some(grad_mask), None) => {
+                        for (g, &a) in grad_mask.iter_mut().zip(&*acc) {
+                            g.write(T::ZERO - a);
+                        }
+                    }
+                    (None, _) => {}
+                }
+            })
+    };
+    // SAFETY: the blocks tile every map; each writes all its pixels of every channel of
+    // the images' gradient (when there is one) and of the mask's.
+    unsafe { uninit_output(len_x + len_mask, fill) }
+}
+
+/// The forward of [`Erase`] and [`MaskErase`] from the images' and the mask's storages.
+fn erase_fwd_cpu(
+    name: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+) -> candle::Result<(CpuStorage, Shape)> {
+    let (plane, channels) = plane_and_channels(l1);
+    with_float!(name, s1.dtype(), T => {
+        let x = cpu_data::<T>(s1, l1, name)?;
+        let mask = cpu_data::<T>(s2, l2, name)?;
+        let out = erase_cpu(x, mask, plane, channels);
+        Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+    })
+}
+
+/// The forward of [`Erase`] and [`MaskErase`] on CUDA, one thread per element.
+#[cfg(feature = "cuda")]
+fn erase_fwd_cuda(
+    name: &str,
+    (s1, l1): (&candle::CudaStorage, &Layout),
+    (s2, l2): (&candle::CudaStorage, &Layout),
+) -> candle::Result<(candle::CudaStorage, Shape)> {
+    use super::cuda::{cuda_data, function, per_element};
+    use candle::cuda_backend::cudarc::driver::PushKernelArg;
+    use candle::cuda_backend::WrapErr;
+
+    let device = s1.device().clone();
+    let n = l1.shape().elem_count();
+    let (plane, channels) = plane_and_channels(l1);
+    with_float!(name, s1.dtype(), T => {
+        let x = cuda_data::<T>(s1, l1, name)?;
+        let mask = cuda_data::<T>(s2, l2, name)?;
+        // SAFETY: every element is written by the kernel.
+        let out = unsafe { device.alloc::<T>(n)? };
+        let func = function(&device, &crate::kernels::ERASE, "erase_fwd", s1.dtype())?;
+        let stream = device.cuda_stream();
+        let mut args = stream.launch_builder(&func);
+        let (plane, channels, len) = (plane as u64, channels as u64, n as u64);
+        args.arg(&x).arg(&mask).arg(&out).arg(&plane).arg(&channels).arg(&len);
+        // SAFETY: argument types match the kernel's signature.
+        unsafe { args.launch(per_element(n)) }.w()?;
+        Ok((candle::CudaStorage::wrap_cuda_slice(out, device), l1.shape().clone()))
+    })
+}
+
+impl EraseBackward {
+    /// The gradients `(to images, to mask or maps)` of `x (1 - mask)` for `grad_y`, those
+    /// of inputs that track no gradient left out.
+    fn run(
+        images: &Tensor,
+        target: &Tensor,
+        mask: &Tensor,
+        grad_y: &Tensor,
+        omega: Option<f64>,
+    ) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
+        let op = EraseBackward {
+            images: images.track_op(),
+            mask: target.track_op(),
+            omega,
+        };
+        if !op.images && !op.mask {
+            return Ok((None, None));
         }
-        for (o, &v) in out.iter_mut().zip(mask) {
-            let mut g = T::ZERO - *o;
-            if let MaskSource::Map { .. } = source {
-                let m = mask_value(v, omega, sigma);
-                g = g * omega * m * (T::ONE - m);
-            }
-            *o = g;
-        }
-    });
-    out
+        let out = images.apply_op3_no_bwd(mask, &grad_y.contiguous()?, &op)?;
+        let len_x = if op.images { images.elem_count() } else { 0 };
+        let grad_x = if op.images {
+            Some(out.narrow(0, 0, len_x)?.reshape(images.shape())?)
+        } else {
+            None
+        };
+        let grad_mask = if op.mask {
+            Some(
+                out.narrow(0, len_x, mask.elem_count())?
+                    .reshape(mask.shape())?,
+            )
+        } else {
+            None
+        };
+        Ok((grad_x, grad_mask))
+    }
+
+    fn out_len(&self, l1: &Layout, l2: &Layout) -> usize {
+        let len_x = if self.images {
+            l1.shape().elem_count()
+        } else {
+            0
+        };
+        let len_mask = if self.mask {
+            l2.shape().elem_count()
+        } else {
+            0
+        };
+        len_x + len_mask
+    }
 }
 
 impl CustomOp2 for Erase {
     fn name(&self) -> &'static str {
-        match self.0 {
-            MaskSource::Mask => "erase",
-            MaskSource::Map { .. } => "mask-erase",
-        }
+        "erase"
     }
 
     fn cpu_fwd(
@@ -147,13 +274,7 @@ impl CustomOp2 for Erase {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle::Result<(CpuStorage, Shape)> {
-        let (plane, channels) = plane_and_channels(l1);
-        with_float!(self.name(), s1.dtype(), T => {
-            let x = cpu_data::<T>(s1, l1, self.name())?;
-            let mask = cpu_data::<T>(s2, l2, self.name())?;
-            let out = erase_cpu(x, mask, plane, channels, self.0);
-            Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
-        })
+        erase_fwd_cpu(self.name(), (s1, l1), (s2, l2))
     }
 
     #[cfg(feature = "cuda")]
@@ -164,36 +285,7 @@ impl CustomOp2 for Erase {
         s2: &candle::CudaStorage,
         l2: &Layout,
     ) -> candle::Result<(candle::CudaStorage, Shape)> {
-        use candle::cuda_backend::cudarc::driver::PushKernelArg;
-        use candle::cuda_backend::WrapErr;
-
-        let device = s1.device().clone();
-        let n = l1.shape().elem_count();
-        let (plane, channels) = plane_and_channels(l1);
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle::bail!("{}: inputs must be contiguous", self.name())
-        };
-        let kernel = self.0.kernel("erase_fwd", "mask_erase_fwd");
-        let (omega, sigma) = self.0.params();
-        with_float!(self.name(), s1.dtype(), T => {
-            let x = s1.as_cuda_slice::<T>()?.slice(a1..b1);
-            let mask = s2.as_cuda_slice::<T>()?.slice(a2..b2);
-            // SAFETY: every element is written by the kernel.
-            let out = unsafe { device.alloc::<T>(n)? };
-            let func = super::cuda::function(&device, &crate::kernels::ERASE, kernel, s1.dtype())?;
-            let stream = device.cuda_stream();
-            let mut args = stream.launch_builder(&func);
-            let (plane, channels, len) = (plane as u64, channels as u64, n as u64);
-            let (omega, sigma) = (T::from_f64(omega), T::from_f64(sigma));
-            args.arg(&x).arg(&mask).arg(&out).arg(&plane).arg(&channels).arg(&len);
-            if let MaskSource::Map { .. } = self.0 {
-                args.arg(&omega).arg(&sigma);
-            }
-            // SAFETY: argument types match the kernel's signature.
-            unsafe { args.launch(super::cuda::per_element(n)) }.w()?;
-            Ok((candle::CudaStorage::wrap_cuda_slice(out, device), l1.shape().clone()))
-        })
+        erase_fwd_cuda(self.name(), (s1, l1), (s2, l2))
     }
 
     fn bwd(
@@ -203,19 +295,57 @@ impl CustomOp2 for Erase {
         _erased: &Tensor,
         grad_erased: &Tensor,
     ) -> candle::Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_erased = grad_erased.contiguous()?;
-        let grad_images = grad_erased.apply_op2_no_bwd(mask, &Erase(self.0))?;
-        let grad_mask = images.apply_op3_no_bwd(mask, &grad_erased, &EraseBackwardMask(self.0))?;
-        Ok((Some(grad_images), Some(grad_mask)))
+        EraseBackward::run(images, mask, mask, grad_erased, None)
     }
 }
 
-impl CustomOp3 for EraseBackwardMask {
+impl CustomOp3 for MaskErase {
     fn name(&self) -> &'static str {
-        match self.0 {
-            MaskSource::Mask => "erase-backward-mask",
-            MaskSource::Map { .. } => "mask-erase-backward-maps",
-        }
+        "mask-erase"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        _s2: &CpuStorage,
+        _l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle::Result<(CpuStorage, Shape)> {
+        erase_fwd_cpu(self.name(), (s1, l1), (s3, l3))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle::CudaStorage,
+        l1: &Layout,
+        _s2: &candle::CudaStorage,
+        _l2: &Layout,
+        s3: &candle::CudaStorage,
+        l3: &Layout,
+    ) -> candle::Result<(candle::CudaStorage, Shape)> {
+        erase_fwd_cuda(self.name(), (s1, l1), (s3, l3))
+    }
+
+    fn bwd(
+        &self,
+        images: &Tensor,
+        maps: &Tensor,
+        mask: &Tensor,
+        _erased: &Tensor,
+        grad_erased: &Tensor,
+    ) -> candle::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (grad_images, grad_maps) =
+            EraseBackward::run(images, maps, mask, grad_erased, Some(self.omega))?;
+        Ok((grad_images, grad_maps, None))
+    }
+}
+
+impl CustomOp3 for EraseBackward {
+    fn name(&self) -> &'static str {
+        "erase-backward"
     }
 
     fn cpu_fwd(
@@ -227,13 +357,13 @@ impl CustomOp3 for EraseBackwardMask {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle::Result<(CpuStorage, Shape)> {
-        let (plane, channels) = plane_and_channels(l1);
+        let dims = plane_and_channels(l1);
         with_float!(self.name(), s1.dtype(), T => {
             let x = cpu_data::<T>(s1, l1, self.name())?;
             let mask = cpu_data::<T>(s2, l2, self.name())?;
             let grad = cpu_data::<T>(s3, l3, self.name())?;
-            let out = erase_bwd_mask_cpu(x, mask, grad, plane, channels, self.0);
-            Ok((T::to_cpu_storage_owned(out), l2.shape().clone()))
+            let out = erase_backward_cpu(x, mask, grad, dims, self);
+            Ok((T::to_cpu_storage_owned(out), Shape::from(self.out_len(l1, l2))))
         })
     }
 
@@ -247,48 +377,31 @@ impl CustomOp3 for EraseBackwardMask {
         s3: &candle::CudaStorage,
         l3: &Layout,
     ) -> candle::Result<(candle::CudaStorage, Shape)> {
+        use super::cuda::{cuda_data, function, per_element};
         use candle::cuda_backend::cudarc::driver::PushKernelArg;
         use candle::cuda_backend::WrapErr;
 
         let device = s1.device().clone();
-        let n = l2.shape().elem_count();
+        let pixels = l2.shape().elem_count();
         let (plane, channels) = plane_and_channels(l1);
-        let (Some((a1, b1)), Some((a2, b2)), Some((a3, b3))) = (
-            l1.contiguous_offsets(),
-            l2.contiguous_offsets(),
-            l3.contiguous_offsets(),
-        ) else {
-            candle::bail!("{}: inputs must be contiguous", self.name())
-        };
-        let (omega, sigma) = self.0.params();
+        let len = self.out_len(l1, l2);
         with_float!(self.name(), s1.dtype(), T => {
-            let x = s1.as_cuda_slice::<T>()?.slice(a1..b1);
-            let mask = s2.as_cuda_slice::<T>()?.slice(a2..b2);
-            let grad = s3.as_cuda_slice::<T>()?.slice(a3..b3);
+            let x = cuda_data::<T>(s1, l1, self.name())?;
+            let mask = cuda_data::<T>(s2, l2, self.name())?;
+            let grad = cuda_data::<T>(s3, l3, self.name())?;
             // SAFETY: every element is written by the kernel.
-            let out = unsafe { device.alloc::<T>(n)? };
+            let out = unsafe { device.alloc::<T>(len)? };
+            let func = function(&device, &crate::kernels::ERASE, "erase_bwd", s1.dtype())?;
             let stream = device.cuda_stream();
-            let (plane, channels, len) = (plane as u64, channels as u64, n as u64);
-            let (omega, sigma) = (T::from_f64(omega), T::from_f64(sigma));
-            let func;
-            let mut args = match self.0 {
-                MaskSource::Mask => {
-                    func = super::cuda::function(&device, &crate::kernels::ERASE, "erase_bwd_mask", s1.dtype())?;
-                    let mut args = stream.launch_builder(&func);
-                    args.arg(&x).arg(&grad).arg(&out).arg(&plane).arg(&channels).arg(&len);
-                    args
-                }
-                MaskSource::Map { .. } => {
-                    func = super::cuda::function(&device, &crate::kernels::ERASE, "mask_erase_bwd_maps", s1.dtype())?;
-                    let mut args = stream.launch_builder(&func);
-                    args.arg(&x).arg(&mask).arg(&grad).arg(&out).arg(&plane).arg(&channels).arg(&len);
-                    args.arg(&omega).arg(&sigma);
-                    args
-                }
-            };
+            let mut args = stream.launch_builder(&func);
+            let (plane, channels, pixels_u) = (plane as u64, channels as u64, pixels as u64);
+            let flags = [self.images, self.mask, self.omega.is_some()].map(i32::from);
+            let omega = T::from_f64(self.omega.unwrap_or(0.0));
+            args.arg(&x).arg(&mask).arg(&grad).arg(&out).arg(&plane).arg(&channels).arg(&pixels_u);
+            args.arg(&flags[0]).arg(&flags[1]).arg(&flags[2]).arg(&omega);
             // SAFETY: argument types match the kernel's signature.
-            unsafe { args.launch(super::cuda::per_element(n)) }.w()?;
-            Ok((candle::CudaStorage::wrap_cuda_slice(out, device), l2.shape().clone()))
+            unsafe { args.launch(per_element(pixels)) }.w()?;
+            Ok((candle::CudaStorage::wrap_cuda_slice(out, device), Shape::from(len)))
         })
     }
 }
@@ -298,7 +411,7 @@ impl CustomOp3 for EraseBackwardMask {
 pub fn erase(images: &Tensor, mask: &Tensor) -> Result<Tensor> {
     check_mask_and_images("erase", mask, images)?;
     let (images, mask) = (images.contiguous()?, mask.contiguous()?);
-    Ok(images.apply_op2(&mask, Erase(MaskSource::Mask))?)
+    Ok(images.apply_op2(&mask, Erase)?)
 }
 
 /// [`erase`] composed of plain candle ops.
@@ -310,9 +423,11 @@ pub fn erase_ref(images: &Tensor, mask: &Tensor) -> Result<Tensor> {
 
 /// Soft mask and erasing in one call: from normalised maps `(P, H, W)` and images
 /// `(P, C, H, W)`, returns `(mask (P, H, W), erased (P, C, H, W))` with
-/// `mask = sigmoid(omega (maps - sigma))` and `erased = images (1 - mask)`. The erased
-/// images are computed from the maps directly (one kernel, mask recomputed in registers),
-/// and so is their backward: gradients reach `maps` from both outputs, and `images`.
+/// `mask = sigmoid(omega (maps - sigma))` and `erased = images (1 - mask)`. The mask is
+/// computed once and the erasing reads it; the erasing's backward takes the gradient
+/// straight to `maps` (`omega m (1 - m)` from the same mask, no gradient tensor of the mask
+/// in between), and to `images` when they track gradients. Gradients reach `maps` from
+/// both outputs.
 pub fn mask_and_erase(
     maps: &Tensor,
     images: &Tensor,
@@ -324,7 +439,7 @@ pub fn mask_and_erase(
     let mask = soft_mask(&maps, omega, sigma)?;
     let erased = images
         .contiguous()?
-        .apply_op2(&maps, Erase(MaskSource::Map { omega, sigma }))?;
+        .apply_op3(&maps, &mask.detach(), MaskErase { omega })?;
     Ok((mask, erased))
 }
 
@@ -485,6 +600,50 @@ mod tests {
                 .unwrap()
         });
         assert_close(&dx, &dx_ref, 1e-14, 1e-14, "erase grad x vs ref");
+    }
+
+    /// Maps larger than one block (2491 pixels: a full block and a partial one): the
+    /// blocked kernels against the ref, with both inputs tracking gradients and each alone.
+    #[test]
+    fn blocked_kernels_match_ref_on_maps_of_several_blocks() {
+        let device = Device::Cpu;
+        let g = random(&[2, 47, 53], 31, 0.3, 0.7, DType::F64, &device);
+        let x = random(&[2, 3, 47, 53], 32, -2.0, 2.0, DType::F64, &device);
+        let wm = random(&[2, 47, 53], 33, -1.0, 1.0, DType::F64, &device);
+        let we = random(&[2, 3, 47, 53], 34, -1.0, 1.0, DType::F64, &device);
+        let (omega, sigma) = (20.0, 0.5);
+        let close = |a: &Tensor, b: &Tensor, what: &str| assert_close(a, b, 1e-12, 1e-12, what);
+
+        let (mask, erased) = mask_and_erase(&g, &x, omega, sigma).unwrap();
+        let (mask_ref, erased_ref) = mask_and_erase_ref(&g, &x, omega, sigma).unwrap();
+        close(&mask, &mask_ref, "mask");
+        close(&erased, &erased_ref, "erased");
+
+        let both = |reference: bool| {
+            let (gv, xv) = (
+                candle::Var::from_tensor(&g).unwrap(),
+                candle::Var::from_tensor(&x).unwrap(),
+            );
+            let grads = fused_loss(&gv, &xv, &wm, &we, omega, sigma, reference)
+                .backward()
+                .unwrap();
+            [gv.as_tensor(), xv.as_tensor()].map(|v| grads.get(v).unwrap().clone())
+        };
+        let [dg, dx] = both(false);
+        let [dg_ref, dx_ref] = both(true);
+        close(&dg, &dg_ref, "grad g, both tracked");
+        close(&dx, &dx_ref, "grad x, both tracked");
+        let dg = grad_of(&g, |g| fused_loss(g, &x, &wm, &we, omega, sigma, false));
+        close(&dg, &dg_ref, "grad g alone");
+        let dx = grad_of(&x, |x| fused_loss(&g, x, &wm, &we, omega, sigma, false));
+        close(&dx, &dx_ref, "grad x alone");
+
+        let erase_loss = |f: fn(&Tensor, &Tensor) -> Result<Tensor>, m: &Tensor| {
+            (f(&x, m).unwrap() * &we).unwrap().sum_all().unwrap()
+        };
+        let dm = grad_of(&mask, |m| erase_loss(erase, m));
+        let dm_ref = grad_of(&mask, |m| erase_loss(erase_ref, m));
+        close(&dm, &dm_ref, "erase grad mask");
     }
 
     #[test]

@@ -7,6 +7,8 @@ pub(crate) mod upsample_normalize;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;
 
+use std::mem::MaybeUninit;
+
 use candle::{CpuStorage, DType, Layout, Tensor, WithDType};
 
 use crate::{Error, Result};
@@ -89,6 +91,23 @@ pub(crate) fn taps<T: Real>(in_size: usize, out_size: usize) -> Vec<Tap<T>> {
 #[inline(always)]
 pub(crate) fn lerp<T: Real>(a: T, b: T, lambda: T) -> T {
     a + lambda * (b - a)
+}
+
+/// A vector of `len` elements written by `fill`, without zeroing them first: the output
+/// kernels overwrite every element, and a zeroed allocation costs a full extra pass over
+/// memory whenever the allocator hands back reused memory.
+///
+/// # Safety
+/// `fill` must initialise every element of the slice it is given.
+pub(crate) unsafe fn uninit_output<T: Copy>(
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<T>]),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` initialised the first `len` elements (the caller's guarantee).
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// The contiguous data of a CPU storage as `&[T]`.

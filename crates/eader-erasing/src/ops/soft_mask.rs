@@ -61,11 +61,8 @@ impl CustomOp1 for SoftMask {
 
         let device = storage.device().clone();
         let n = layout.shape().elem_count();
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle::bail!("{}: input must be contiguous", self.name())
-        };
         with_float!(self.name(), storage.dtype(), T => {
-            let maps = storage.as_cuda_slice::<T>()?.slice(start..end);
+            let maps = super::cuda::cuda_data::<T>(storage, layout, self.name())?;
             // SAFETY: every element is written by the kernel.
             let mask = unsafe { device.alloc::<T>(n)? };
             let func = super::cuda::function(&device, &crate::kernels::SOFT_MASK, "soft_mask_fwd", storage.dtype())?;
@@ -135,13 +132,9 @@ impl CustomOp2 for SoftMaskBackward {
 
         let device = s1.device().clone();
         let n = l1.shape().elem_count();
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle::bail!("{}: inputs must be contiguous", self.name())
-        };
         with_float!(self.name(), s1.dtype(), T => {
-            let mask = s1.as_cuda_slice::<T>()?.slice(a1..b1);
-            let grad = s2.as_cuda_slice::<T>()?.slice(a2..b2);
+            let mask = super::cuda::cuda_data::<T>(s1, l1, self.name())?;
+            let grad = super::cuda::cuda_data::<T>(s2, l2, self.name())?;
             // SAFETY: every element is written by the kernel.
             let out = unsafe { device.alloc::<T>(n)? };
             let func = super::cuda::function(&device, &crate::kernels::SOFT_MASK, "soft_mask_bwd", s1.dtype())?;

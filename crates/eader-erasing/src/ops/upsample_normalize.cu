@@ -8,9 +8,10 @@
 // reduces min, max, their tie counts, sum dg and sum dg*u into three coefficients
 //     du = a dg + b [u == max] + c [u == min],
 // upsample_normalize_bwd_rows (one thread per (p, y, j), j a source column) applies the
-// transposed column interpolation, and upsample_normalize_bwd (one thread per source
-// element) the transposed row interpolation. Each thread gathers its terms in the same
-// order as the CPU kernel adds them.
+// transposed column interpolation to dg and to the extrema terms e = b [u == max] +
+// c [u == min] apart, tmp = a T(dg) + T(e) (the CPU's passes 1 and 2), and
+// upsample_normalize_bwd (one thread per source element) the transposed row interpolation.
+// Each thread gathers its terms in the same order as the CPU kernel adds them.
 
 template <typename T>
 __device__ void upsample(const T *maps, T *out, int h, int w, int H, int W, unsigned long long n) {
@@ -151,18 +152,22 @@ __device__ void bwd_rows(const T *maps, const T *grad, const T *extrema, const d
     const EaderTap<T> row = eader_tap<T>(y, h, H);
     int first, last;
     tap_range(j, w, W, &first, &last);
-    T acc = (T)0;
+    T acc_g = (T)0, acc_e = (T)0;
     for (int x = first; x <= last; ++x) {
         const EaderTap<T> col = eader_tap<T>(x, w, W);
         if (col.i0 != j && col.i1 != j) continue;
+        const T dg = g[x];
+        if (col.i0 == j) acc_g += dg * ((T)1 - col.lambda);
+        if (col.i1 == j) acc_g += dg * col.lambda;
         const T u = eader_sample(map, w, row, col);
-        T du = a * g[x];
-        if (u == hi) du = du + b;
-        if (u == lo) du = du + c;
-        if (col.i0 == j) acc += du * ((T)1 - col.lambda);
-        if (col.i1 == j) acc += du * col.lambda;
+        if (u != hi && u != lo) continue;
+        T e = (T)0;
+        if (u == hi) e += b;
+        if (u == lo) e += c;
+        if (col.i0 == j) acc_e += e * ((T)1 - col.lambda);
+        if (col.i1 == j) acc_e += e * col.lambda;
     }
-    tmp[i] = acc;
+    tmp[i] = a * acc_g + acc_e;
 }
 
 template <typename T>

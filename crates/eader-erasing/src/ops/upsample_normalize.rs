@@ -1,12 +1,14 @@
 //! Bilinear upsampling of low-resolution attention maps to the image size, then per-map
 //! min-max normalisation to `[0, 1]`, with PyTorch autograd's backward.
 
+use std::mem::MaybeUninit;
+
 use candle::backend::BackendStorage;
 use candle::WithDType;
 use candle::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{check_float, cpu_data, dims_of, lerp, taps, with_float, Real, Tap};
+use super::{check_float, cpu_data, dims_of, lerp, taps, uninit_output, with_float, Real, Tap};
 use crate::{Error, Result};
 
 /// `(P, h, w) -> (P, H, W)`: upsample, then `(u - min u) / (max u - min u)` per map.
@@ -44,28 +46,32 @@ fn forward_cpu<T: Real>(
     (height, width): (usize, usize),
 ) -> Vec<T> {
     let (rows, cols) = (taps::<T>(h, height), taps::<T>(w, width));
-    let mut out = vec![T::ZERO; p * height * width];
     // Pass 1: upsample, keeping each row's extrema.
     let mut row_extrema = vec![(T::ZERO, T::ZERO); p * height];
-    out.par_chunks_mut(width)
-        .zip(row_extrema.par_iter_mut())
-        .enumerate()
-        .with_min_len(8)
-        .for_each_init(
-            || vec![T::ZERO; w],
-            |line, (r, (out, extrema))| {
-                let map = &maps[(r / height) * h * w..][..h * w];
-                interpolate_rows(map, w, rows[r % height], line);
-                let (mut lo, mut hi) = (sample_line(line, cols[0]), sample_line(line, cols[0]));
-                for (o, &col) in out.iter_mut().zip(&cols) {
-                    let u = sample_line(line, col);
-                    *o = u;
-                    lo = if u < lo { u } else { lo };
-                    hi = if u > hi { u } else { hi };
-                }
-                *extrema = (lo, hi);
-            },
-        );
+    let upsample = |out: &mut [MaybeUninit<T>]| {
+        out.par_chunks_mut(width)
+            .zip(row_extrema.par_iter_mut())
+            .enumerate()
+            .with_min_len(8)
+            .for_each_init(
+                || vec![T::ZERO; w],
+                |line, (r, (out, extrema))| {
+                    let map = &maps[(r / height) * h * w..][..h * w];
+                    interpolate_rows(map, w, rows[r % height], line);
+                    let first = sample_line(line, cols[0]);
+                    let (mut lo, mut hi) = (first, first);
+                    for (o, &col) in out.iter_mut().zip(&cols) {
+                        let u = sample_line(line, col);
+                        o.write(u);
+                        lo = if u < lo { u } else { lo };
+                        hi = if u > hi { u } else { hi };
+                    }
+                    *extrema = (lo, hi);
+                },
+            )
+    };
+    // SAFETY: the rows tile the output and each writes its `width` (= `cols.len()`) pixels.
+    let mut out = unsafe { uninit_output(p * height * width, upsample) };
     // Pass 2: normalise each map with its extrema.
     out.par_chunks_mut(height * width)
         .zip(row_extrema.par_chunks(height))
@@ -94,39 +100,135 @@ struct Coefficients<T> {
     c: T,
 }
 
-/// Autograd of `s = u - amin(u); d = amax(s); g = s / where(d != 0, d, 1)`: with
-/// `G = sum dg`, `S = sum dg s` and `k_min`, `k_max` the tie counts,
-/// `ds = dg / d - [s == d] S / (d^2 k_max)` and `du = ds - [u == min] sum(ds) / k_min`,
-/// where `sum(ds) = G / d - S / d^2`; for `d == 0`, `ds = dg`. Sums in f64.
-fn coefficients<T: Real>(
+/// What the backward gathers over one output row (then over a map): the extrema of `u`
+/// with their tie counts, `sum dg` and `sum dg u` (in f64).
+#[derive(Clone, Copy, Debug)]
+struct Stats<T> {
     min: T,
-    max: T,
     k_min: usize,
+    max: T,
     k_max: usize,
     sum_g: f64,
     sum_gu: f64,
-) -> Coefficients<T> {
-    let range = max - min;
-    let (a, b, c) = if range != T::ZERO {
-        let d = range.to_f64();
-        let sum_gs = sum_gu - min.to_f64() * sum_g;
-        (
-            1.0 / d,
-            -sum_gs / (d * d * k_max as f64),
-            -(sum_g / d - sum_gs / (d * d)) / k_min as f64,
-        )
-    } else {
-        (1.0, 0.0, -sum_g / k_min as f64)
+}
+
+impl<T: Real> Stats<T> {
+    /// The stats of no element, extrema to be replaced by the first one merged.
+    const EMPTY: Self = Stats {
+        min: T::ZERO,
+        k_min: 0,
+        max: T::ZERO,
+        k_max: 0,
+        sum_g: 0.0,
+        sum_gu: 0.0,
     };
-    Coefficients {
-        min,
-        max,
-        a: T::from_f64(a),
-        b: T::from_f64(b),
-        c: T::from_f64(c),
+
+    /// Merges `other` in (ties counted across both).
+    fn merge(mut self, other: &Self) -> Self {
+        if other.k_min > 0 {
+            if self.k_min == 0 || other.min < self.min {
+                (self.min, self.k_min) = (other.min, other.k_min);
+            } else if other.min == self.min {
+                self.k_min += other.k_min;
+            }
+        }
+        if other.k_max > 0 {
+            if self.k_max == 0 || other.max > self.max {
+                (self.max, self.k_max) = (other.max, other.k_max);
+            } else if other.max == self.max {
+                self.k_max += other.k_max;
+            }
+        }
+        self.sum_g += other.sum_g;
+        self.sum_gu += other.sum_gu;
+        self
+    }
+
+    /// Autograd of `s = u - amin(u); d = amax(s); g = s / where(d != 0, d, 1)`: with
+    /// `G = sum dg`, `S = sum dg s` and `k_min`, `k_max` the tie counts,
+    /// `ds = dg / d - [s == d] S / (d^2 k_max)` and `du = ds - [u == min] sum(ds) / k_min`,
+    /// where `sum(ds) = G / d - S / d^2`; for `d == 0`, `ds = dg`.
+    fn coefficients(&self) -> Coefficients<T> {
+        let (min, max, sum_g) = (self.min, self.max, self.sum_g);
+        let range = max - min;
+        let (a, b, c) = if range != T::ZERO {
+            let d = range.to_f64();
+            let sum_gs = self.sum_gu - min.to_f64() * sum_g;
+            (
+                1.0 / d,
+                -sum_gs / (d * d * self.k_max as f64),
+                -(sum_g / d - sum_gs / (d * d)) / self.k_min as f64,
+            )
+        } else {
+            (1.0, 0.0, -sum_g / self.k_min as f64)
+        };
+        Coefficients {
+            min,
+            max,
+            a: T::from_f64(a),
+            b: T::from_f64(b),
+            c: T::from_f64(c),
+        }
     }
 }
 
+/// Pass 1 on one output row: the row's [`Stats`], and `sum_x dg (1 - lambda)` into `tmp[i0]`,
+/// `sum_x dg lambda` into `tmp[i1]` (the transposed column interpolation of `dg`, which
+/// `du` scales by `a`), in the order of `x`.
+fn row_pass<T: Real>(line: &[T], cols: &[Tap<T>], grad: &[T], tmp: &mut [T]) -> Stats<T> {
+    let first = sample_line(line, cols[0]);
+    let mut stats = Stats {
+        min: first,
+        max: first,
+        ..Stats::EMPTY
+    };
+    for (&col, &dg) in cols.iter().zip(grad) {
+        let u = sample_line(line, col);
+        if u < stats.min {
+            (stats.min, stats.k_min) = (u, 1);
+        } else if u == stats.min {
+            stats.k_min += 1;
+        }
+        if u > stats.max {
+            (stats.max, stats.k_max) = (u, 1);
+        } else if u == stats.max {
+            stats.k_max += 1;
+        }
+        let g = dg.to_f64();
+        stats.sum_g += g;
+        stats.sum_gu += g * u.to_f64();
+        tmp[col.i0] += dg * (T::ONE - col.lambda);
+        tmp[col.i1] += dg * col.lambda;
+    }
+    stats
+}
+
+/// Pass 2 on one output row holding a map's min or max: `e = b [u == max] + c [u == min]`
+/// through the transposed column interpolation into `tmp`, in the order of `x`.
+fn extrema_pass<T: Real>(line: &[T], cols: &[Tap<T>], k: &Coefficients<T>, tmp: &mut [T]) {
+    for &col in cols {
+        let u = sample_line(line, col);
+        if u != k.max && u != k.min {
+            continue;
+        }
+        let mut e = T::ZERO;
+        if u == k.max {
+            e += k.b;
+        }
+        if u == k.min {
+            e += k.c;
+        }
+        tmp[col.i0] += e * (T::ONE - col.lambda);
+        tmp[col.i1] += e * col.lambda;
+    }
+}
+
+/// The backward, in three parallel passes and no tensor beyond per-row sums of `(P, H, w)`:
+/// 1. over rows (maps x output rows): each row's [`Stats`] and the transposed column
+///    interpolation of `dg` ([`row_pass`]);
+/// 2. over the rows that hold their map's min or max: that of the extrema terms
+///    ([`extrema_pass`]); `du`'s row sums are then `a tmp_g + tmp_e`;
+/// 3. over maps: the transposed row interpolation into the maps' gradient.
 fn backward_cpu<T: Real>(
     maps: &[T],
     grad: &[T],
@@ -134,61 +236,58 @@ fn backward_cpu<T: Real>(
     (height, width): (usize, usize),
 ) -> Vec<T> {
     let (rows, cols) = (taps::<T>(h, height), taps::<T>(w, width));
-    let plane = height * width;
+    let map_of = |r: usize| &maps[r / height * h * w..][..h * w];
+    let mut tmp_g = vec![T::ZERO; p * height * w];
+    let mut row_stats = vec![Stats::EMPTY; p * height];
+    tmp_g
+        .par_chunks_mut(w)
+        .zip(row_stats.par_iter_mut())
+        .enumerate()
+        .with_min_len(8)
+        .for_each_init(
+            || vec![T::ZERO; w],
+            |line, (r, (tmp, stats))| {
+                interpolate_rows(map_of(r), w, rows[r % height], line);
+                *stats = row_pass(line, &cols, &grad[r * width..][..width], tmp);
+            },
+        );
+    let coefficients: Vec<Coefficients<T>> = row_stats
+        .chunks(height)
+        .map(|rows| {
+            rows.iter()
+                .fold(Stats::EMPTY, |acc, row| acc.merge(row))
+                .coefficients()
+        })
+        .collect();
+    let mut tmp_e = vec![T::ZERO; p * height * w];
+    tmp_e
+        .par_chunks_mut(w)
+        .zip(&row_stats)
+        .enumerate()
+        .filter(|(r, (_, stats))| {
+            let k = &coefficients[r / height];
+            stats.min == k.min || stats.max == k.max
+        })
+        .for_each_init(
+            || vec![T::ZERO; w],
+            |line, (r, (tmp, _))| {
+                interpolate_rows(map_of(r), w, rows[r % height], line);
+                extrema_pass(line, &cols, &coefficients[r / height], tmp);
+            },
+        );
     let mut out = vec![T::ZERO; p * h * w];
     out.par_chunks_mut(h * w)
-        .enumerate()
-        .for_each(|(m, grad_map)| {
-            let map = &maps[m * h * w..][..h * w];
-            let grad = &grad[m * plane..][..plane];
-            // Pass 1: extrema, tie counts, sum dg, sum dg u (u recomputed, not stored).
-            let mut line = vec![T::ZERO; w];
-            interpolate_rows(map, w, rows[0], &mut line);
-            let first = sample_line(&line, cols[0]);
-            let (mut min, mut max, mut k_min, mut k_max) = (first, first, 0usize, 0usize);
-            let (mut sum_g, mut sum_gu) = (0.0f64, 0.0f64);
-            for (y, &row) in rows.iter().enumerate() {
-                interpolate_rows(map, w, row, &mut line);
-                for (x, &col) in cols.iter().enumerate() {
-                    let u = sample_line(&line, col);
-                    if u < min {
-                        (min, k_min) = (u, 1);
-                    } else if u == min {
-                        k_min += 1;
-                    }
-                    if u > max {
-                        (max, k_max) = (u, 1);
-                    } else if u == max {
-                        k_max += 1;
-                    }
-                    let g = grad[y * width + x].to_f64();
-                    sum_g += g;
-                    sum_gu += g * u.to_f64();
-                }
-            }
-            let k = coefficients(min, max, k_min, k_max, sum_g, sum_gu);
-            // Pass 2: du, through the transposed column interpolation into `tmp` (H, w), then
-            // the transposed row interpolation into the map's gradient.
-            let mut tmp = vec![T::ZERO; height * w];
-            for (y, &row) in rows.iter().enumerate() {
-                let tmp = &mut tmp[y * w..][..w];
-                interpolate_rows(map, w, row, &mut line);
-                for (x, &col) in cols.iter().enumerate() {
-                    let u = sample_line(&line, col);
-                    let mut du = k.a * grad[y * width + x];
-                    if u == k.max {
-                        du += k.b;
-                    }
-                    if u == k.min {
-                        du += k.c;
-                    }
-                    tmp[col.i0] += du * (T::ONE - col.lambda);
-                    tmp[col.i1] += du * col.lambda;
-                }
-            }
-            for (y, &row) in rows.iter().enumerate() {
-                let tmp = &tmp[y * w..][..w];
-                for (j, &t) in tmp.iter().enumerate() {
+        .zip(tmp_g.par_chunks(height * w))
+        .zip(tmp_e.par_chunks(height * w))
+        .zip(&coefficients)
+        .for_each(|(((grad_map, tmp_g), tmp_e), k)| {
+            for ((&row, tmp_g), tmp_e) in rows
+                .iter()
+                .zip(tmp_g.chunks_exact(w))
+                .zip(tmp_e.chunks_exact(w))
+            {
+                for (j, (&tg, &te)) in tmp_g.iter().zip(tmp_e).enumerate() {
+                    let t = k.a * tg + te;
                     grad_map[row.i0 * w + j] += t * (T::ONE - row.lambda);
                     grad_map[row.i1 * w + j] += t * row.lambda;
                 }
@@ -237,11 +336,8 @@ impl CustomOp1 for UpsampleNormalize {
         let (p, h, w) = map_dims(layout);
         let (height, width) = (self.height, self.width);
         let n = p * height * width;
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle::bail!("{}: input must be contiguous", self.name())
-        };
         with_float!(self.name(), dtype, T => {
-            let maps = storage.as_cuda_slice::<T>()?.slice(start..end);
+            let maps = super::cuda::cuda_data::<T>(storage, layout, self.name())?;
             // SAFETY: every element is written by the kernels before it is read.
             let out = unsafe { device.alloc::<T>(n)? };
             let extrema = unsafe { device.alloc::<T>(2 * p)? };
@@ -316,13 +412,9 @@ impl CustomOp2 for UpsampleNormalizeBackward {
         let dtype = s1.dtype();
         let (p, h, w) = map_dims(l1);
         let (height, width) = (self.height, self.width);
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle::bail!("{}: inputs must be contiguous", self.name())
-        };
         with_float!(self.name(), dtype, T => {
-            let maps = s1.as_cuda_slice::<T>()?.slice(a1..b1);
-            let grad = s2.as_cuda_slice::<T>()?.slice(a2..b2);
+            let maps = super::cuda::cuda_data::<T>(s1, l1, self.name())?;
+            let grad = super::cuda::cuda_data::<T>(s2, l2, self.name())?;
             // SAFETY: every element is written by the kernels before it is read.
             let extrema = unsafe { device.alloc::<T>(2 * p)? };
             let coef = unsafe { device.alloc::<f64>(3 * p)? };

@@ -1,11 +1,34 @@
 //! Validation and evaluation: losses, per-image maps and segmentation maps, and
 //! the metrics over a whole split (method.md, "Evaluation").
 //!
+//! - [`evaluate`]: the training loop's validation (any loader with label
+//!   maps, batched): losses, maps at one threshold, metrics, a callback per image.
+//! - [`run::evaluate_split`]: `eader evaluate`'s pass (batch 1, original
+//!   size): multi-scale + flip maps ([`maps`]), a threshold sweep in one pass
+//!   ([`sweep`]), pseudo-label PNGs, `.npz` maps and visuals ([`outputs`]),
+//!   resume, and the time split ([`run::Timing`]).
+//! - [`protocol`]: the named protocols (`eader`, `wsss`) and their one-line card.
+//! - [`load`]: a trained localizer back from a checkpoint or a weights file.
+//!
 //! The networks run in eval mode with the ground-truth image labels choosing
-//! the maps. The same function serves the training loop's validation (batched
-//! `Val` crops) and `eader evaluate` (batch 1 at original size): each image's
-//! maps and prediction go to a callback, so callers write visuals or
-//! predictions without this module holding a split's maps in memory.
+//! the maps. Each image's maps and prediction go to a callback or to a
+//! post-processing pool, so no split's maps are held in memory.
+
+pub mod load;
+pub mod maps;
+pub mod outputs;
+pub mod protocol;
+pub mod run;
+pub mod sweep;
+
+pub use load::{
+    load_adversarial, load_localizer, load_localizer_checkpoint, load_weights, LoadedLocalizer,
+};
+pub use maps::{image_maps, MapClasses, MapConfig};
+pub use outputs::{Existing, SaveDirs, VisualStyle};
+pub use protocol::{LabelSource, Protocol, ProtocolCard};
+pub use run::{evaluate_split, EvalReport, EvalSettings, Timing};
+pub use sweep::{merge_thresholds, parse_thresholds, SweepReport};
 
 use candle::DType;
 use eader_dataset::Loader;

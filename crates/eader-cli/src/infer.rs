@@ -1,0 +1,285 @@
+//! `eader infer`: images (or folders) in, no labels: predicted classes with
+//! probabilities, per-class maps and a segmentation map per image.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use eader_dataset::demo::DemoConfig;
+use eader_dataset::{voc_palette, ClassList, VocDataset, VOC_CLASSES};
+use eader_train::evaluate::outputs::{file_safe, png_bytes, write_file_atomic, write_prediction};
+use eader_train::evaluate::{load_localizer_checkpoint, load_weights, MapConfig};
+use eader_train::infer::{collect_images, infer_image, load_image, InferConfig};
+use eader_train::visuals::{color_labels, heatmap_overlay};
+use eader_train::{AttentionType, DeviceChoice, TrainConfig};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::evaluate::{device, progress_bar, set_threads};
+
+/// Options of `eader infer`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InferArgs {
+    /// Images or folders of images (.jpg, .jpeg, .png)
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Checkpoint: a checkpoint folder, its state.json or weights.safetensors, or an experiment folder
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+    /// Localizer architecture of --weights-localizer (instead of --checkpoint)
+    #[arg(
+        long,
+        value_name = "ARCH",
+        requires = "weights_localizer",
+        conflicts_with = "checkpoint"
+    )]
+    pub localizer_model: Option<String>,
+    /// Safetensors with the localizer's weights (torchvision names, K-class head)
+    #[arg(long, value_name = "FILE", requires = "localizer_model")]
+    pub weights_localizer: Option<PathBuf>,
+    /// Folder for predictions.json and the PNGs
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: PathBuf,
+    /// Write into an existing output folder
+    #[arg(long)]
+    pub overwrite: bool,
+    /// A class gets a map when its probability exceeds this
+    #[arg(long, value_name = "P", default_value_t = 0.5)]
+    pub min_prob: f32,
+    /// Segmentation-map threshold [default: the run's, 0.3]
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f32>,
+    /// Scales of the attention maps, e.g. 1,0.5,1.5,2
+    #[arg(long, value_delimiter = ',', value_name = "LIST", default_value = "1")]
+    pub scales: Vec<f64>,
+    /// Average the maps of the mirrored image too
+    #[arg(long)]
+    pub flip: bool,
+    /// gcam or cam [default: the run's]
+    #[arg(long, value_name = "TYPE")]
+    pub attention_type: Option<AttentionType>,
+    /// Class names, one per line [default: the run's dataset's, the demo's or VOC's]
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// CPU threads [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One image in `predictions.json`.
+#[derive(Debug, Serialize)]
+struct Record {
+    image: String,
+    path: String,
+    width: usize,
+    height: usize,
+    probabilities: HashMap<String, f32>,
+    predicted: Vec<String>,
+    segmentation: String,
+    maps: Vec<String>,
+}
+
+/// Class names for a `k`-class localizer (see `--classes`).
+fn class_names(
+    args: &InferArgs,
+    config: Option<&TrainConfig>,
+    k: usize,
+) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = if let Some(file) = &args.classes {
+        ClassList::from_file(file)?.names().to_vec()
+    } else if let Some(root) = config.and_then(|c| c.dataset_root.as_deref()) {
+        let split = config.map_or("val", |c| c.val_split.as_str());
+        match VocDataset::open(root, split) {
+            Ok(ds) => ds.classes().names().to_vec(),
+            Err(_) => VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
+        }
+    } else if config.is_some_and(|c| c.is_demo()) {
+        DemoConfig::default()
+            .class_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        VOC_CLASSES.iter().map(|s| s.to_string()).collect()
+    };
+    if names.len() == k {
+        return Ok(names);
+    }
+    if args.classes.is_some() {
+        bail!("--classes: {} names for a {k}-class localizer", names.len());
+    }
+    Ok((0..k).map(|c| format!("class{c}")).collect())
+}
+
+/// Runs `eader infer`.
+pub fn run(args: &InferArgs) -> anyhow::Result<()> {
+    set_threads(args.threads)?;
+    if !(0.0..=1.0).contains(&args.min_prob) {
+        bail!("--min-prob: must lie in [0, 1], got {}", args.min_prob);
+    }
+    let images = collect_images(&args.inputs)?;
+    let mut stems: HashMap<String, &Path> = HashMap::new();
+    for path in &images {
+        let stem = file_safe(
+            &path
+                .file_stem()
+                .map(|s| s.to_string_lossy())
+                .unwrap_or_default(),
+        );
+        if let Some(other) = stems.insert(stem.clone(), path) {
+            bail!(
+                "{} and {} would write the same files ({stem}.png): rename one",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+    let out = &args.output_dir;
+    if out.exists() && !args.overwrite {
+        bail!(
+            "{} exists: pass --overwrite to write into it, or choose another --output-dir",
+            out.display()
+        );
+    }
+    let device = device(args.device.unwrap_or_default())?;
+    let (model, config) = match (
+        &args.checkpoint,
+        &args.localizer_model,
+        &args.weights_localizer,
+    ) {
+        (Some(path), _, _) => {
+            let loaded = load_localizer_checkpoint(path, &device)?;
+            (loaded.model, Some(loaded.config))
+        }
+        (None, Some(arch), Some(weights)) => {
+            let arch: eader_models::Architecture = arch
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--localizer-model: {e}"))?;
+            (load_weights(arch, weights, &device)?, None)
+        }
+        _ => {
+            bail!("give --checkpoint PATH, or --localizer-model ARCH with --weights-localizer FILE")
+        }
+    };
+    let names = class_names(args, config.as_ref(), model.num_classes())?;
+    let run_cfg = config.clone().unwrap_or_default();
+    let cfg = InferConfig {
+        min_prob: args.min_prob,
+        threshold: args
+            .threshold
+            .unwrap_or(run_cfg.segmentation_map_threshold as f32),
+        maps: MapConfig {
+            attention: args.attention_type.unwrap_or(run_cfg.attention_type),
+            scales: args.scales.clone(),
+            flip: args.flip,
+        },
+    };
+    cfg.maps.validate()?;
+    if !(0.0..=1.0).contains(&cfg.threshold) {
+        bail!("--threshold: must lie in [0, 1], got {}", cfg.threshold);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let bar = progress_bar(images.len(), "infer", args.quiet);
+    let palette = voc_palette();
+    let mut records = Vec::with_capacity(images.len());
+    // Decode a few images ahead on all cores; the network runs here.
+    let chunk = rayon::current_num_threads().max(1);
+    for paths in images.chunks(chunk) {
+        let decoded: Vec<_> = paths.par_iter().map(|p| load_image(p)).collect();
+        for (path, image) in paths.iter().zip(decoded) {
+            let image = image?;
+            let r = infer_image(&model, &image, &device, &cfg)?;
+            let stem = file_safe(
+                &path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default(),
+            );
+            let seg = out.join(format!("{stem}.png"));
+            write_prediction(&seg, r.width, r.height, &r.prediction)?;
+            let overlay = out.join(format!("{stem}_segmentation.png"));
+            let colours = color_labels(
+                &r.prediction,
+                r.width as u32,
+                r.height as u32,
+                &palette,
+                Some(&image),
+            )?;
+            write_file_atomic(&overlay, &png_bytes(&colours, &overlay)?)?;
+            let plane = r.width * r.height;
+            let mut maps = Vec::new();
+            for (i, &c) in r.classes.iter().enumerate() {
+                let file = out.join(format!("{stem}_{}_heatmap.png", file_safe(&names[c])));
+                let heat = heatmap_overlay(&image, &r.maps[i * plane..(i + 1) * plane])?;
+                write_file_atomic(&file, &png_bytes(&heat, &file)?)?;
+                maps.push(file.display().to_string());
+            }
+            records.push(Record {
+                image: stem,
+                path: path.display().to_string(),
+                width: r.width,
+                height: r.height,
+                probabilities: names
+                    .iter()
+                    .cloned()
+                    .zip(r.probabilities.iter().copied())
+                    .collect(),
+                predicted: r.classes.iter().map(|&c| names[c].clone()).collect(),
+                segmentation: seg.display().to_string(),
+                maps,
+            });
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let json = out.join("predictions.json");
+    eader_train::logging::write_json(&json, &records)?;
+
+    let width = records
+        .iter()
+        .map(|r| r.image.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$}  {:>9}  predicted (probability > {})",
+        "image", "size", args.min_prob
+    );
+    for r in &records {
+        let mut predicted: Vec<(&String, f32)> = r
+            .predicted
+            .iter()
+            .map(|n| (n, r.probabilities[n]))
+            .collect();
+        predicted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let text: Vec<String> = predicted
+            .iter()
+            .map(|(n, p)| format!("{n} {p:.2}"))
+            .collect();
+        println!(
+            "{:<width$}  {:>9}  {}",
+            r.image,
+            format!("{}x{}", r.width, r.height),
+            if text.is_empty() {
+                "-".to_owned()
+            } else {
+                text.join(", ")
+            }
+        );
+    }
+    eprintln!(
+        "wrote {} and {} images' PNGs to {}",
+        json.display(),
+        records.len(),
+        out.display()
+    );
+    Ok(())
+}

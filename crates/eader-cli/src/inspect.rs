@@ -1,0 +1,124 @@
+//! `eader inspect`: one batch through the method, every intermediate to a
+//! safetensors file (debugging, parity with the reference).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use eader_models::Architecture;
+use eader_train::evaluate::load_weights;
+use eader_train::inspect::{inspect, read_batch, write_tensors};
+use eader_train::step::StepConfig;
+use eader_train::{AttentionType, DeviceChoice};
+
+use crate::evaluate::{device, set_threads};
+
+/// Options of `eader inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// Localizer architecture (resnet18, resnet50, ...)
+    #[arg(long, value_name = "ARCH")]
+    pub localizer_arch: String,
+    /// Localizer weights: safetensors with torchvision names and a K-class head
+    #[arg(long, value_name = "FILE")]
+    pub localizer_weights: PathBuf,
+    /// Adversarial architecture [default: none]
+    #[arg(long, value_name = "ARCH", requires = "adversarial_weights")]
+    pub adversarial_arch: Option<String>,
+    /// Adversarial weights (torchvision names, K-class head)
+    #[arg(long, value_name = "FILE", requires = "adversarial_arch")]
+    pub adversarial_weights: Option<PathBuf>,
+    /// Safetensors holding `images` (B, 3, H, W) normalised and `labels` (B, K) multi-hot, f32
+    #[arg(long, value_name = "FILE")]
+    pub batch: PathBuf,
+    /// gcam or cam
+    #[arg(long, value_name = "TYPE", default_value = "gcam")]
+    pub attention_type: AttentionType,
+    /// BatchNorm in training mode (batch statistics), for both networks
+    #[arg(long)]
+    pub train_mode: bool,
+    /// Weight of the attention-mining loss
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Weight of the area regularization
+    #[arg(long, default_value_t = 1e-5)]
+    pub beta: f64,
+    /// Steepness of the soft mask
+    #[arg(long, default_value_t = 100.0)]
+    pub omega: f64,
+    /// Threshold of the soft mask
+    #[arg(long, default_value_t = 0.5)]
+    pub sigma: f64,
+    /// Output safetensors file
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace an existing output file
+    #[arg(long)]
+    pub overwrite: bool,
+    /// auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+    /// CPU threads [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+fn arch(option: &str, name: &str) -> anyhow::Result<Architecture> {
+    name.parse()
+        .map_err(|e: eader_models::Error| anyhow::anyhow!("--{option}: {e}"))
+}
+
+/// Runs `eader inspect`; prints the losses and the written tensors' shapes.
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    if args.out.exists() && !args.overwrite {
+        bail!(
+            "{} exists: pass --overwrite to replace it",
+            args.out.display()
+        );
+    }
+    set_threads(args.threads)?;
+    let device = device(args.device.unwrap_or_default())?;
+    let localizer = load_weights(
+        arch("localizer-arch", &args.localizer_arch)?,
+        &args.localizer_weights,
+        &device,
+    )?;
+    let adversarial = match (&args.adversarial_arch, &args.adversarial_weights) {
+        (Some(a), Some(w)) => Some(load_weights(arch("adversarial-arch", a)?, w, &device)?),
+        _ => None,
+    };
+    let batch = read_batch(&args.batch, localizer.num_classes(), &device)?;
+    let cfg = StepConfig {
+        alpha: args.alpha,
+        beta: args.beta,
+        omega: args.omega,
+        sigma: args.sigma,
+        attention: args.attention_type,
+    };
+    let tensors = inspect(
+        &localizer,
+        adversarial.as_ref(),
+        &batch,
+        &cfg,
+        args.train_mode,
+    )?;
+    write_tensors(&args.out, &tensors)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    for (name, t) in &tensors {
+        if name.starts_with("grad.") {
+            continue;
+        }
+        if t.rank() == 0 {
+            println!("{name:<12} {:.6}", t.to_scalar::<f32>()?);
+        } else {
+            println!("{name:<12} {:?}", t.dims());
+        }
+    }
+    let grads = tensors
+        .iter()
+        .filter(|(n, _)| n.starts_with("grad."))
+        .count();
+    println!("grad.*       {grads} localizer parameters");
+    eprintln!("wrote {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `eader` binary's train, evaluate, infer and
+//! inspect commands on tiny generated data (one test binary, see ripgrep's layout).
+
+mod evaluate;
+mod infer;
+mod inspect;
+mod train;
+mod util;

@@ -1,0 +1,149 @@
+//! Helpers: tiny demo datasets, tiny checkpoints, running the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use candle::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use eader_dataset::demo::{ensure, DemoConfig};
+use eader_models::{weights, Architecture, Classifier};
+use eader_train::checkpoint::{self, CheckpointState, FORMAT_VERSION, LOCALIZER_PREFIX};
+use eader_train::{RngState, TrainConfig, TrainRng};
+
+/// A demo dataset with `n_val` validation images of side `size` under `dir`.
+pub fn demo(dir: &Path, n_train: usize, n_val: usize, size: u32) -> PathBuf {
+    let cfg = DemoConfig {
+        n_train,
+        n_val,
+        image_size: size,
+        ..DemoConfig::default()
+    };
+    ensure(dir, &cfg).unwrap()
+}
+
+/// A seeded ResNet-18 with `k` classes.
+pub fn network(k: usize, seed: u64) -> Classifier {
+    let m = Classifier::new(
+        Architecture::Resnet18,
+        k,
+        VarBuilder::zeros(DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    m.init_seeded(seed).unwrap();
+    m
+}
+
+/// Saves `model` as the localizer of an experiment folder `dir` (epoch 2)
+/// whose run used `dataset_root`.
+pub fn checkpoint(dir: &Path, model: &Classifier, dataset_root: Option<&Path>) -> PathBuf {
+    let tensors: Vec<(String, Tensor)> = weights::state(model)
+        .into_iter()
+        .map(|(n, t)| (format!("{LOCALIZER_PREFIX}{n}"), t))
+        .collect();
+    let state = CheckpointState {
+        format_version: FORMAT_VERSION,
+        epoch: 2,
+        global_step: 8,
+        config: TrainConfig {
+            localizer_model: model.arch().to_string(),
+            dataset_root: dataset_root.map(Path::to_path_buf),
+            ..TrainConfig::default()
+        },
+        rng: rng_state(),
+        history: serde_json::Value::Null,
+    };
+    checkpoint::save(dir, &state, &tensors).unwrap()
+}
+
+fn rng_state() -> RngState {
+    TrainRng::new(0).state()
+}
+
+/// Runs `eader` with `args`.
+pub fn eader(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_eader"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `eader` and checks it succeeds; returns stdout.
+pub fn eader_ok(args: &[&str]) -> String {
+    let out = eader(args);
+    assert!(
+        out.status.success(),
+        "eader {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `eader`, checks it fails with status 2, returns stderr.
+pub fn eader_err(args: &[&str]) -> String {
+    let out = eader(args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "eader {args:?} should fail:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// A path as `&str`.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `n` values in [-1, 1) from (name, index): splitmix64 of a name hash (the
+/// formula of crates/eader-train/scripts/make_inspect_fixtures.py).
+pub fn hashed(name: &str, n: usize) -> Vec<f64> {
+    let mut seed: u64 = 0xCBF29CE484222325;
+    for &b in name.as_bytes() {
+        seed ^= b as u64;
+        seed = seed.wrapping_mul(0x100000001B3);
+    }
+    (0..n as u64)
+        .map(|i| {
+            let mut z = seed ^ i.wrapping_mul(0x9E3779B97F4A7C15);
+            z = z.wrapping_add(0x9E3779B97F4A7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            z ^= z >> 31;
+            let k = (z >> 40) as f64;
+            (2.0 * k - 16777216.0) / 16777216.0
+        })
+        .collect()
+}
+
+/// The fixture script's value of a parameter or buffer.
+pub fn param_value(name: &str, shape: &[usize]) -> Vec<f32> {
+    let n: usize = shape.iter().product();
+    let u = hashed(name, n);
+    let (offset, scale) = if name.ends_with("running_var") {
+        (4.0, 2.0)
+    } else if name.ends_with("running_mean") || name.ends_with("bias") {
+        (0.0, 0.1)
+    } else if shape.len() == 1 {
+        (1.0, 0.2)
+    } else {
+        (0.0, (6.0 / (n / shape[0]) as f64).sqrt())
+    };
+    u.iter().map(|v| (offset + scale * v) as f32).collect()
+}
+
+/// Writes `arch` with `k` classes filled by [`param_value`] (names hashed
+/// with `prefix`) as a torchvision-named safetensors file.
+pub fn formula_weights(arch: Architecture, k: usize, prefix: &str, path: &Path) {
+    let m = Classifier::new(arch, k, VarBuilder::zeros(DType::F32, &Device::Cpu)).unwrap();
+    for p in m.params() {
+        let shape = p.var.dims().to_vec();
+        let v = param_value(&format!("{prefix}{}", p.name), &shape);
+        p.var
+            .set(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    weights::save(&m, path).unwrap();
+}

@@ -1,0 +1,606 @@
+//! `eader evaluate`'s pass over a split: batch 1 at original size, the
+//! network on the calling thread, everything else around it.
+//!
+//! Three kinds of work overlap:
+//! - decoding (the [`Loader`]'s rayon pool, a few images ahead);
+//! - the forward pass and the maps (the calling thread; on the CPU the
+//!   kernels spread over the global rayon pool), ending with the maps copied
+//!   to the host;
+//! - per-image post-processing on a small pool of its own: the segmentation
+//!   map at every threshold, the confusion matrices (merged under a lock;
+//!   integer counts, so the order does not matter), and the files. At most
+//!   [`EvalSettings::in_flight`] images wait there, bounding memory.
+//!
+//! [`Timing`] says where the wall time went, so one can check that the
+//! forward pass alone bounds it. With [`Existing::Resume`], images whose
+//! files are complete skip the network: their maps (or, with one threshold,
+//! their prediction) are read back to score them.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use candle::{DType, Device};
+use eader_dataset::{LabelMap, Loader, LoaderConfig, VocDataset};
+use eader_metrics::{AverageMeter, SegmentationMetrics};
+use eader_models::Classifier;
+use serde::Serialize;
+
+use super::maps::{image_maps, MapClasses, MapConfig};
+use super::outputs::{read_maps, Existing, ImageOutput, SaveDirs, VisualStyle};
+use super::sweep::{selection_mask, BestLabels, SweepReport, SweepScores};
+use crate::error::{Error, Result};
+use crate::losses::bce_with_logits;
+
+/// Settings of one evaluation pass.
+#[derive(Debug, Clone)]
+pub struct EvalSettings {
+    /// How maps are computed.
+    pub maps: MapConfig,
+    /// Thresholds to score, ascending (see [`super::sweep::merge_thresholds`]).
+    pub thresholds: Vec<f32>,
+    /// Index in `thresholds` of the reported (fixed) threshold.
+    pub fixed: usize,
+    /// Size of the held-out selection subset (`--select-on`).
+    pub select_on: Option<usize>,
+    /// Per-image outputs.
+    pub save: SaveDirs,
+    /// What to do with output folders that hold files.
+    pub existing: Existing,
+    /// Erasing and naming of visuals.
+    pub style: VisualStyle,
+    /// Decoding threads (0: all cores).
+    pub loader_threads: usize,
+    /// Post-processing threads (at least 1).
+    pub post_threads: usize,
+    /// Images waiting for post-processing at most (at least 1).
+    pub in_flight: usize,
+}
+
+/// Where the wall time of a pass went (seconds).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timing {
+    /// Whole pass.
+    pub wall_s: f64,
+    /// Forward passes and maps, including the copy of the maps to the host.
+    pub forward_s: f64,
+    /// Waiting for the loader (decoding could not keep up).
+    pub data_wait_s: f64,
+    /// Waiting for a post-processing slot (post-processing could not keep up).
+    pub postprocess_wait_s: f64,
+    /// Waiting at the end for the last images' post-processing.
+    pub drain_s: f64,
+    /// Everything else on the calling thread (labels, dispatch, image copies for visuals).
+    pub other_s: f64,
+    /// Busy time of the post-processing threads, summed (overlaps the above).
+    pub postprocess_busy_s: f64,
+    /// Images per second over the whole pass.
+    pub images_per_s: f64,
+    /// `forward_s / wall_s`.
+    pub forward_share: f64,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |x: f64| {
+            if self.wall_s > 0.0 {
+                100.0 * x / self.wall_s
+            } else {
+                0.0
+            }
+        };
+        write!(
+            f,
+            "{:.2} images/s: {:.2} s wall = forward {:.2} s ({:.0}%) + waiting for data {:.2} s ({:.0}%) \
+             + waiting for post-processing {:.2} s ({:.0}%) + final drain {:.2} s ({:.0}%) + other {:.2} s ({:.0}%); \
+             post-processing busy {:.2} s on its own threads",
+            self.images_per_s,
+            self.wall_s,
+            self.forward_s,
+            pct(self.forward_s),
+            self.data_wait_s,
+            pct(self.data_wait_s),
+            self.postprocess_wait_s,
+            pct(self.postprocess_wait_s),
+            self.drain_s,
+            pct(self.drain_s),
+            self.other_s,
+            pct(self.other_s),
+            self.postprocess_busy_s
+        )
+    }
+}
+
+/// The results of a pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Images scored.
+    pub images: usize,
+    /// Images that went through the network.
+    pub forward_images: usize,
+    /// Images scored from the files of an earlier run (resume).
+    pub reused_images: usize,
+    /// Mean localizer BCE over the images that went through the network.
+    pub loss_cls: Option<f64>,
+    /// Metrics at the reported threshold over the whole split.
+    pub metrics: SegmentationMetrics,
+    /// Metrics of predicting background everywhere.
+    pub baseline: SegmentationMetrics,
+    /// Every threshold's mIoU, the oracle, the held-out choice.
+    pub sweep: SweepReport,
+    /// Where the time went.
+    pub timing: Timing,
+}
+
+enum Work {
+    /// Maps just computed.
+    Computed {
+        classes: Vec<usize>,
+        maps: Vec<f32>,
+        image: Option<Vec<f32>>,
+        write: bool,
+    },
+    /// Complete outputs: read the maps back.
+    ReuseMaps(PathBuf),
+    /// Complete outputs: read the prediction back (one threshold only).
+    ReusePrediction(PathBuf),
+}
+
+struct Job {
+    id: String,
+    mask: LabelMap,
+    in_selection: bool,
+    work: Work,
+}
+
+struct Shared<'a> {
+    settings: &'a EvalSettings,
+    scores: Mutex<SweepScores>,
+    failure: Mutex<Option<Error>>,
+    busy_ns: AtomicU64,
+}
+
+impl Shared<'_> {
+    fn failed(&self) -> bool {
+        self.failure.lock().map_or(true, |f| f.is_some())
+    }
+
+    fn fail(&self, e: Error) {
+        if let Ok(mut f) = self.failure.lock() {
+            f.get_or_insert(e);
+        }
+    }
+
+    fn post_process(&self, job: Job) -> Result<()> {
+        let s = self.settings;
+        let (w, h) = (job.mask.width as usize, job.mask.height as usize);
+        let mut local = SweepScores::new(s.thresholds.clone(), s.style.class_names.len() + 1)?;
+        match job.work {
+            Work::Computed {
+                classes,
+                maps,
+                image,
+                write,
+            } => {
+                let best = BestLabels::new(&maps, &classes, w * h)?;
+                local.add(&best, &job.mask.data, job.in_selection)?;
+                if write && !s.save.is_empty() {
+                    let prediction = best.prediction(s.thresholds[s.fixed]);
+                    let out = ImageOutput {
+                        id: &job.id,
+                        width: w,
+                        height: h,
+                        classes: &classes,
+                        maps: &maps,
+                        prediction: &prediction,
+                        image: image.as_deref(),
+                    };
+                    s.save.write(&out, &s.style)?;
+                }
+            }
+            Work::ReuseMaps(path) => {
+                let (classes, maps) = read_maps(&path, w, h)?;
+                let best = BestLabels::new(&maps, &classes, w * h)?;
+                local.add(&best, &job.mask.data, job.in_selection)?;
+            }
+            Work::ReusePrediction(path) => {
+                let prediction = eader_dataset::read_label_png(&path)?;
+                if (prediction.width, prediction.height) != (job.mask.width, job.mask.height) {
+                    return Err(Error::option(
+                        "save-predictions",
+                        format!(
+                            "{} is {}x{}, its image {w}x{h}",
+                            path.display(),
+                            prediction.width,
+                            prediction.height
+                        ),
+                    ));
+                }
+                local.add_prediction(&prediction.data, &job.mask.data, job.in_selection)?;
+            }
+        }
+        self.scores
+            .lock()
+            .map_err(|_| Error::option("threads", "a post-processing thread panicked"))?
+            .merge(&local)
+    }
+}
+
+/// Evaluates `localizer` (eval mode) on every image of `dataset` at its
+/// original size with the ground-truth image labels; see the module docs.
+/// `progress(done, total)` is called after each image leaves the network.
+pub fn evaluate_split(
+    localizer: &Classifier,
+    dataset: VocDataset,
+    device: &Device,
+    settings: &EvalSettings,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<EvalReport> {
+    settings.maps.validate()?;
+    let k = dataset.classes().len();
+    if localizer.num_classes() != k {
+        return Err(Error::option(
+            "dataset-root",
+            format!(
+                "the localizer has {} classes but split {} of {} has {k}",
+                localizer.num_classes(),
+                dataset.split(),
+                dataset.root().display()
+            ),
+        ));
+    }
+    if settings.style.class_names.len() != k {
+        return Err(Error::option(
+            "dataset-root",
+            format!(
+                "{} class names for {k} classes",
+                settings.style.class_names.len()
+            ),
+        ));
+    }
+    if settings.thresholds.get(settings.fixed).is_none() {
+        return Err(Error::option(
+            "threshold",
+            "the reported threshold is not among the thresholds",
+        ));
+    }
+    let names = dataset.classes().with_background();
+    let total = dataset.len();
+    let selection = settings
+        .select_on
+        .map(|n| selection_mask(total, n))
+        .transpose()?;
+    settings.save.prepare(settings.existing)?;
+    let loader = Loader::new(
+        dataset,
+        LoaderConfig {
+            threads: settings.loader_threads,
+            ..LoaderConfig::eval()
+        },
+        device,
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.post_threads.max(1))
+        .thread_name(|i| format!("eader-eval-post-{i}"))
+        .build()
+        .map_err(|e| Error::option("threads", format!("cannot start threads: {e}")))?;
+    let shared = Shared {
+        settings,
+        scores: Mutex::new(SweepScores::new(settings.thresholds.clone(), k + 1)?),
+        failure: Mutex::new(None),
+        busy_ns: AtomicU64::new(0),
+    };
+    let (slot_tx, slot_rx) = crossbeam_channel::bounded::<()>(settings.in_flight.max(1));
+    let resume = settings.existing == Existing::Resume;
+    let visuals = settings.save.visuals.is_some();
+    let mut loss = AverageMeter::new();
+    let (mut forward, mut data_wait, mut post_wait) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut forward_images, mut reused_images, mut done) = (0usize, 0usize, 0usize);
+    let start = Instant::now();
+    let shared_ref = &shared;
+    let slot_rx = &slot_rx;
+    let loop_end = pool.in_place_scope(|scope| -> Result<Instant> {
+        let mut batches = loader.epoch(0);
+        loop {
+            let t = Instant::now();
+            let Some(batch) = batches.next() else { break };
+            data_wait += t.elapsed();
+            let batch = batch?;
+            if shared_ref.failed() {
+                break;
+            }
+            let (Some(id), Some(&index), Some(mask)) = (
+                batch.ids.first().cloned(),
+                batch.indices.first(),
+                batch.masks.into_iter().next(),
+            ) else {
+                return Err(Error::option(
+                    "dataset-root",
+                    "the loader gave an empty batch",
+                ));
+            };
+            let labels: Vec<f32> = batch.labels.flatten_all()?.to_vec1()?;
+            let gt_classes: Vec<usize> = (0..k).filter(|&c| labels[c] > 0.5).collect();
+            let complete = resume && settings.save.complete(&id, &gt_classes, &settings.style);
+            let reuse = match (
+                &settings.save.maps_path(&id),
+                &settings.save.prediction_path(&id),
+            ) {
+                (Some(maps), _) if complete => Some(Work::ReuseMaps(maps.clone())),
+                (None, Some(pred)) if complete && settings.thresholds.len() == 1 => {
+                    Some(Work::ReusePrediction(pred.clone()))
+                }
+                _ => None,
+            };
+            let work = match reuse {
+                Some(work) => {
+                    reused_images += 1;
+                    work
+                }
+                None => {
+                    let t = Instant::now();
+                    let out = image_maps(
+                        localizer,
+                        &batch.images,
+                        MapClasses::Labels(&batch.labels),
+                        &settings.maps,
+                    )?;
+                    let bce =
+                        bce_with_logits(&out.logits, &batch.labels.to_dtype(out.logits.dtype())?)?;
+                    let maps: Vec<f32> = out.maps.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+                    loss.update(bce.to_dtype(DType::F64)?.to_scalar::<f64>()?, 1);
+                    forward += t.elapsed();
+                    forward_images += 1;
+                    let image = if visuals && !complete {
+                        Some(batch.images.flatten_all()?.to_vec1::<f32>()?)
+                    } else {
+                        None
+                    };
+                    Work::Computed {
+                        classes: out.pairs.class.clone(),
+                        maps,
+                        image,
+                        write: !complete,
+                    }
+                }
+            };
+            let job = Job {
+                id,
+                mask,
+                in_selection: selection.as_ref().is_some_and(|m| m[index]),
+                work,
+            };
+            let t = Instant::now();
+            slot_tx
+                .send(())
+                .map_err(|_| Error::option("threads", "post-processing stopped"))?;
+            post_wait += t.elapsed();
+            scope.spawn(move |_| {
+                let t = Instant::now();
+                if let Err(e) = shared_ref.post_process(job) {
+                    shared_ref.fail(e);
+                }
+                shared_ref
+                    .busy_ns
+                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let _ = slot_rx.recv();
+            });
+            done += 1;
+            progress(done, total);
+        }
+        Ok(Instant::now())
+    });
+    let end = Instant::now();
+    let loop_end = loop_end?;
+    if let Some(e) = shared.failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    let scores = shared
+        .scores
+        .into_inner()
+        .map_err(|_| Error::option("threads", "a post-processing thread panicked"))?;
+    if scores.images() != total {
+        return Err(Error::option(
+            "dataset-root",
+            format!("scored {} of {total} images", scores.images()),
+        ));
+    }
+    let wall = (end - start).as_secs_f64();
+    let drain = (end - loop_end).as_secs_f64();
+    let (fs, dw, pw) = (
+        forward.as_secs_f64(),
+        data_wait.as_secs_f64(),
+        post_wait.as_secs_f64(),
+    );
+    let timing = Timing {
+        wall_s: wall,
+        forward_s: fs,
+        data_wait_s: dw,
+        postprocess_wait_s: pw,
+        drain_s: drain,
+        other_s: (wall - fs - dw - pw - drain).max(0.0),
+        postprocess_busy_s: shared.busy_ns.load(Ordering::Relaxed) as f64 * 1e-9,
+        images_per_s: if wall > 0.0 { total as f64 / wall } else { 0.0 },
+        forward_share: if wall > 0.0 { fs / wall } else { 0.0 },
+    };
+    let sweep = scores.report(&names, settings.fixed)?;
+    Ok(EvalReport {
+        images: total,
+        forward_images,
+        reused_images,
+        loss_cls: (forward_images > 0).then(|| loss.mean()),
+        metrics: scores.metrics_at(settings.fixed, &names)?,
+        baseline: scores.baseline_metrics(&names)?,
+        sweep,
+        timing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AttentionType;
+    use crate::evaluate::sweep::merge_thresholds;
+    use crate::step::StepConfig;
+    use candle_nn::VarBuilder;
+    use eader_dataset::demo::{ensure, DemoConfig};
+    use eader_models::Architecture;
+
+    fn setup(dir: &std::path::Path) -> (VocDataset, Classifier) {
+        let demo = DemoConfig {
+            n_train: 2,
+            n_val: 5,
+            image_size: 40,
+            ..DemoConfig::default()
+        };
+        let root = ensure(dir, &demo).unwrap();
+        let ds = VocDataset::open(&root, "val").unwrap();
+        let m = Classifier::new(
+            Architecture::Resnet18,
+            ds.classes().len(),
+            VarBuilder::zeros(DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        m.init_seeded(11).unwrap();
+        (ds, m)
+    }
+
+    fn settings(ds: &VocDataset, save: SaveDirs, existing: Existing) -> EvalSettings {
+        let (thresholds, fixed) = merge_thresholds(&[0.1, 0.5], 0.3);
+        EvalSettings {
+            maps: MapConfig::single_scale(AttentionType::Gcam),
+            thresholds,
+            fixed,
+            select_on: None,
+            save,
+            existing,
+            style: VisualStyle {
+                omega: 100.0,
+                sigma: 0.5,
+                class_names: ds.classes().names().to_vec(),
+            },
+            loader_threads: 2,
+            post_threads: 2,
+            in_flight: 2,
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_training_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, m) = setup(dir.path());
+        let loader = Loader::new(ds.clone(), LoaderConfig::eval(), &Device::Cpu).unwrap();
+        let step = StepConfig {
+            alpha: 0.05,
+            beta: 1e-5,
+            omega: 100.0,
+            sigma: 0.5,
+            attention: AttentionType::Gcam,
+        };
+        let want = super::super::evaluate(&m, None, &loader, &step, 0.3, |_| Ok(())).unwrap();
+        let s = settings(&ds, SaveDirs::default(), Existing::Refuse);
+        let mut calls = Vec::new();
+        let got = evaluate_split(&m, ds, &Device::Cpu, &s, &mut |d, t| calls.push((d, t))).unwrap();
+        assert_eq!(calls.last(), Some(&(5, 5)));
+        assert_eq!(calls.len(), 5);
+        assert_eq!(
+            (got.images, got.forward_images, got.reused_images),
+            (5, 5, 0)
+        );
+        assert_eq!(got.metrics, want.metrics);
+        assert_eq!(got.baseline, want.baseline);
+        assert!((got.loss_cls.unwrap() - want.loss_cls).abs() < 1e-9);
+        assert_eq!(got.sweep.entries.len(), 3);
+        assert_eq!(got.sweep.fixed.miou, want.metrics.miou);
+        assert!(got
+            .sweep
+            .entries
+            .iter()
+            .all(|e| e.miou <= got.sweep.oracle.miou));
+        let t = &got.timing;
+        assert!(t.wall_s > 0.0 && t.forward_s > 0.0 && t.forward_s <= t.wall_s);
+        assert!((t.images_per_s - 5.0 / t.wall_s).abs() < 1e-9);
+    }
+
+    #[test]
+    fn resume_skips_complete_images_with_the_same_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, m) = setup(dir.path());
+        let out = dir.path().join("out");
+        let save = SaveDirs {
+            predictions: Some(out.join("pred")),
+            maps: Some(out.join("maps")),
+            visuals: Some(out.join("vis")),
+        };
+        let s = settings(&ds, save.clone(), Existing::Refuse);
+        let first = evaluate_split(&m, ds.clone(), &Device::Cpu, &s, &mut |_, _| {}).unwrap();
+        let ids: Vec<String> = ds.ids().iter().map(|s| s.to_string()).collect();
+        for id in &ids {
+            let png = eader_dataset::read_label_png(&save.prediction_path(id).unwrap()).unwrap();
+            let mask = ds
+                .load_mask(ds.ids().iter().position(|x| x == id).unwrap())
+                .unwrap();
+            assert_eq!((png.width, png.height), (mask.width, mask.height));
+        }
+        // A second run into the same folders is refused.
+        let err = evaluate_split(&m, ds.clone(), &Device::Cpu, &s, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--resume"), "{err}");
+        // Interrupted: one image lost its prediction.
+        std::fs::remove_file(save.prediction_path(&ids[2]).unwrap()).unwrap();
+        let resumed = EvalSettings {
+            existing: Existing::Resume,
+            ..s.clone()
+        };
+        let again = evaluate_split(&m, ds.clone(), &Device::Cpu, &resumed, &mut |_, _| {}).unwrap();
+        assert_eq!((again.forward_images, again.reused_images), (1, 4));
+        assert_eq!(again.metrics, first.metrics);
+        assert_eq!(again.sweep.entries, first.sweep.entries);
+        assert!(save.prediction_path(&ids[2]).unwrap().is_file());
+        // Without maps, one threshold: predictions are read back instead.
+        let pred_only = EvalSettings {
+            thresholds: vec![0.3],
+            fixed: 0,
+            save: SaveDirs {
+                predictions: save.predictions.clone(),
+                ..SaveDirs::default()
+            },
+            existing: Existing::Resume,
+            ..s.clone()
+        };
+        let third =
+            evaluate_split(&m, ds.clone(), &Device::Cpu, &pred_only, &mut |_, _| {}).unwrap();
+        assert_eq!((third.forward_images, third.reused_images), (0, 5));
+        assert_eq!(third.metrics, first.metrics);
+        // A held-out subset: chosen on 2 images, scored on the other 3.
+        let held = EvalSettings {
+            select_on: Some(2),
+            save: SaveDirs::default(),
+            ..s
+        };
+        let r = evaluate_split(&m, ds, &Device::Cpu, &held, &mut |_, _| {}).unwrap();
+        let h = r.sweep.held_out.unwrap();
+        assert_eq!((h.selection_images, h.held_out_images), (2, 3));
+        assert_eq!(r.metrics, first.metrics);
+    }
+
+    #[test]
+    fn class_count_mismatch_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, _) = setup(dir.path());
+        let m = Classifier::new(
+            Architecture::Resnet18,
+            20,
+            VarBuilder::zeros(DType::F32, &Device::Cpu),
+        )
+        .unwrap();
+        let s = settings(&ds, SaveDirs::default(), Existing::Refuse);
+        let err = evaluate_split(&m, ds, &Device::Cpu, &s, &mut |_, _| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("20 classes") && err.contains("has 5"), "{err}");
+    }
+}

@@ -1,0 +1,1008 @@
+//! The training run: data, networks, optimizers, the epoch loop, validation,
+//! visuals, logs, checkpoints and resuming (method.md, "Training schedule").
+//!
+//! [`Trainer::new`] does every check that can fail before any work starts
+//! (dataset splits, architectures, weights, the experiment folder, a resumed
+//! checkpoint); [`Trainer::run`] trains until the last epoch, a stop request
+//! (Ctrl-C: the current step finishes, a checkpoint is written) or an error.
+//! Progress goes to an [`Observer`], so the library prints nothing itself.
+//!
+//! Resuming is exact: the data order and augmentations are functions of the
+//! seed, the epoch and the sample; the checkpoint holds every tensor the
+//! step reads (parameters, BatchNorm statistics, optimizer state) and the
+//! position in the epoch, so a run interrupted and resumed ends with the same
+//! weights, bit for bit, as one that was not.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use candle::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use eader_dataset::demo::{self, DemoConfig};
+use eader_dataset::{Batch, ForegroundReport, Loader, LoaderConfig, VocDataset};
+use eader_metrics::SegmentationMetrics;
+use eader_models::weights::{self, LoadMode};
+use eader_models::{Architecture, Classifier};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{
+    self, CheckpointState, ADVERSARIAL_OPTIMIZER_PREFIX, ADVERSARIAL_PREFIX,
+    LOCALIZER_OPTIMIZER_PREFIX, LOCALIZER_PREFIX,
+};
+use crate::config::{ConfigOverrides, TrainConfig};
+use crate::error::{Error, Result};
+use crate::evaluate::evaluate;
+use crate::guard::{check_finite, StopFlag};
+use crate::logging::{self, EpochRecord, JsonlLog, Record, StepRecord};
+use crate::optim::Optimizer;
+use crate::rng::TrainRng;
+use crate::schedule::{global_step, Phase, Schedule};
+use crate::step::{forward, train_step, Eraser, StepConfig, StepOutput};
+use crate::visuals;
+
+/// The effective configuration inside an experiment folder.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The folder of visual samples inside an experiment folder.
+pub const VISUALS_DIR: &str = "visuals";
+/// Environment variable naming the cache folder of the demo dataset.
+pub const CACHE_ENV: &str = "EADER_CACHE_DIR";
+
+/// Options that a resumed run may change; every other option is the
+/// checkpoint's.
+pub const RESUMABLE_OPTIONS: [&str; 8] = [
+    "epochs",
+    "device",
+    "threads",
+    "log_every",
+    "visuals_every",
+    "visual_samples",
+    "resume",
+    "overwrite",
+];
+
+/// Receives progress; every method has an empty default.
+pub trait Observer {
+    /// A line of information (dataset sizes, the folder, a warning).
+    fn message(&mut self, _text: &str) {}
+    /// Training of `epoch` (of `epochs`) begins at batch `first` of `batches`.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _batches: usize, _first: usize) {}
+    /// A step finished (every step; `record` is what would be logged).
+    fn step(&mut self, _record: &StepRecord) {}
+    /// Validation begins over `batches` batches.
+    fn validation_started(&mut self, _batches: usize) {}
+    /// An epoch finished; `baseline` is the all-background validation metrics.
+    fn epoch_finished(&mut self, _record: &EpochRecord, _baseline: &SegmentationMetrics) {}
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Silent;
+
+impl Observer for Silent {}
+
+/// The end of a run, also written as `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The experiment folder.
+    pub experiment_dir: PathBuf,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Training steps taken.
+    pub global_step: u64,
+    /// Validation metrics after the last epoch.
+    pub final_metrics: SegmentationMetrics,
+    /// Validation metrics of predicting background everywhere.
+    pub baseline_metrics: SegmentationMetrics,
+    /// The epoch with the best validation mIoU, and that mIoU.
+    pub best_epoch: usize,
+    /// Best validation mIoU.
+    pub best_val_miou: f64,
+    /// Seconds spent training (all epochs, resumed parts included).
+    pub train_seconds: f64,
+    /// Seconds spent validating.
+    pub val_seconds: f64,
+    /// Mean training throughput.
+    pub images_per_s: f64,
+    /// Plots written (`losses.png`, `val_miou.png`).
+    pub plots: Vec<PathBuf>,
+}
+
+/// How [`Trainer::run`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every epoch ran.
+    Finished(Box<Summary>),
+    /// A stop was requested; a checkpoint holds the state after the last step.
+    Stopped {
+        /// The checkpoint folder.
+        checkpoint: PathBuf,
+        /// Epochs completed.
+        epoch: usize,
+        /// Steps taken.
+        global_step: u64,
+    },
+}
+
+/// What the checkpoint's `history` holds: the finished epochs, and the
+/// running means of an epoch interrupted mid-way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct History {
+    epochs: Vec<EpochRecord>,
+    baseline: Option<SegmentationMetrics>,
+    last: Option<SegmentationMetrics>,
+    partial: Option<EpochMeters>,
+}
+
+/// Running means of an epoch's training terms (sums and counts, so that an
+/// epoch resumed mid-way reports the same means).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct EpochMeters {
+    cls: Meter,
+    reg: Meter,
+    am: Meter,
+    adv: Meter,
+    images: usize,
+    seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Meter {
+    sum: f64,
+    count: u64,
+}
+
+impl Meter {
+    fn add(&mut self, value: f64) {
+        self.sum += value;
+        self.count += 1;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// A network with its optimizer.
+struct Trained {
+    model: Classifier,
+    optimizer: Optimizer,
+}
+
+/// A prepared training run; see the module docs.
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    dir: PathBuf,
+    train: Loader,
+    val: Loader,
+    localizer: Trained,
+    adversarial: Option<Trained>,
+    schedule: Schedule,
+    rng: TrainRng,
+    epoch: usize,
+    global_step: u64,
+    history: History,
+    log: JsonlLog,
+    stop: StopFlag,
+    foreground: ForegroundReport,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("dir", &self.dir)
+            .field("epoch", &self.epoch)
+            .field("global_step", &self.global_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The cache folder of the demo dataset: `$EADER_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/eader`, else `~/.cache/eader`, else `.eader-cache`.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env(CACHE_ENV)
+        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("eader")))
+        .or_else(|| env("HOME").map(|p| p.join(".cache").join("eader")))
+        .unwrap_or_else(|| PathBuf::from(".eader-cache"))
+}
+
+/// The configuration of a resumed run: the checkpoint's, with the options
+/// in [`RESUMABLE_OPTIONS`] taken from `explicit` (what the user set). Any
+/// other explicit option that differs from the checkpoint's is an error
+/// naming it: a resumed run is the same run.
+pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<TrainConfig> {
+    let saved_entries: HashMap<&str, String> =
+        ConfigOverrides::from(saved).entries().into_iter().collect();
+    for (key, value) in explicit.entries() {
+        if RESUMABLE_OPTIONS.contains(&key) {
+            continue;
+        }
+        let before = saved_entries
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| "(none)".to_owned());
+        if before != value {
+            return Err(Error::option(
+                "resume",
+                format!(
+                    "--{} is {value} but the checkpoint's run used {before}; a resumed run keeps \
+                     its configuration (only {} may change)",
+                    key.replace('_', "-"),
+                    RESUMABLE_OPTIONS[..6]
+                        .iter()
+                        .map(|k| format!("--{}", k.replace('_', "-")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    let mut config = saved.clone();
+    let resumable = ConfigOverrides {
+        epochs: explicit.epochs,
+        device: explicit.device,
+        threads: explicit.threads,
+        log_every: explicit.log_every,
+        visuals_every: explicit.visuals_every,
+        visual_samples: explicit.visual_samples,
+        resume: explicit.resume.clone(),
+        ..ConfigOverrides::default()
+    };
+    resumable.apply_to(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+fn architecture(option: &'static str, name: &str) -> Result<Architecture> {
+    Architecture::from_str(name).map_err(|e| Error::option(option, e.to_string()))
+}
+
+/// A fresh network of `arch` with `num_classes` outputs on `device`:
+/// random (seeded), or from a local safetensors file (its head replaced).
+fn build_network(
+    arch: Architecture,
+    num_classes: usize,
+    device: &Device,
+    seed: u64,
+    from_scratch: bool,
+    weights_file: Option<&Path>,
+    option: &'static str,
+) -> Result<Classifier> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = Classifier::new(arch, num_classes, vb)?;
+    model.init_seeded(seed)?;
+    if from_scratch {
+        return Ok(model);
+    }
+    let path = match weights_file {
+        Some(path) => path.to_owned(),
+        None => pretrained_path(arch, option)?,
+    };
+    weights::load(&model, &path, LoadMode::ReplaceHead)?;
+    Ok(model)
+}
+
+#[cfg(feature = "hub")]
+fn pretrained_path(arch: Architecture, _option: &'static str) -> Result<PathBuf> {
+    Ok(eader_models::hub::fetch(
+        arch,
+        &eader_models::hub::HubOptions::from_env(),
+    )?)
+}
+
+#[cfg(not(feature = "hub"))]
+fn pretrained_path(arch: Architecture, option: &'static str) -> Result<PathBuf> {
+    let (weights, scratch) = match option {
+        "adversarial-model" => ("--weights-adversarial", "--adversarial-from-scratch"),
+        _ => ("--weights-localizer", "--localizer-from-scratch"),
+    };
+    Err(Error::option(
+        option,
+        format!(
+            "{arch} starts from ImageNet weights, which this build cannot download: pass \
+             {weights} FILE (torchvision names, safetensors), rebuild with --features hub, \
+             or train with {scratch}"
+        ),
+    ))
+}
+
+/// The dataset root of `config`: its `dataset_root`, or the demo dataset
+/// (generated into [`cache_dir`] on first use).
+pub fn dataset_root(config: &TrainConfig) -> Result<PathBuf> {
+    match &config.dataset_root {
+        Some(root) => Ok(root.clone()),
+        None => Ok(demo::ensure(&cache_dir(), &DemoConfig::default())?),
+    }
+}
+
+/// The training split: `config.split`, else `train_aug` when the dataset has
+/// it, else `train`.
+fn training_split(config: &TrainConfig, root: &Path) -> String {
+    if let Some(split) = &config.split {
+        return split.clone();
+    }
+    let has_aug = ["ImageSets/Segmentation/train_aug.txt", "train_aug.txt"]
+        .iter()
+        .any(|p| root.join(p).is_file());
+    if has_aug { "train_aug" } else { "train" }.to_owned()
+}
+
+/// An experiment folder holds one of these when a run wrote into it.
+fn is_experiment(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file()
+        || dir.join(logging::METRICS_FILE).is_file()
+        || checkpoint::resolve(dir).is_ok()
+}
+
+/// Chooses (and creates) the experiment folder of a new run.
+fn new_experiment_dir(config: &mut TrainConfig) -> Result<PathBuf> {
+    let out = &config.output_dir;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let dir = match &config.experiment_name {
+        Some(name) => {
+            let dir = out.join(name);
+            if dir.exists() && std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
+                if !config.overwrite {
+                    return Err(Error::option(
+                        "experiment-name",
+                        format!(
+                            "{} already exists; choose another --experiment-name, continue it \
+                             with --resume {}, or replace it with --overwrite",
+                            dir.display(),
+                            dir.display()
+                        ),
+                    ));
+                }
+                if !is_experiment(&dir) {
+                    return Err(Error::option(
+                        "overwrite",
+                        format!(
+                            "{} is not an eader experiment folder; refusing to delete it",
+                            dir.display()
+                        ),
+                    ));
+                }
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            }
+            dir
+        }
+        None => {
+            let prefix = if config.is_demo() { "demo" } else { "run" };
+            let free = (1..)
+                .map(|n| format!("{prefix}-{n}"))
+                .find(|name| !out.join(name).exists())
+                .unwrap_or_else(|| format!("{prefix}-0"));
+            config.experiment_name = Some(free.clone());
+            out.join(free)
+        }
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
+}
+
+impl Trainer {
+    /// Prepares a run of `config` on `device`: opens and checks the splits,
+    /// builds or restores both networks and their optimizers, and creates
+    /// (or, with `config.resume`, reopens) the experiment folder. `stop` is
+    /// polled after every step.
+    ///
+    /// With `resume` set, `config` must already be the resumed run's (see
+    /// [`resume_config`]); the checkpoint's networks must match it.
+    pub fn new(
+        mut config: TrainConfig,
+        device: Device,
+        stop: StopFlag,
+        observer: &mut dyn Observer,
+    ) -> Result<Self> {
+        config.validate()?;
+        let resumed = match &config.resume {
+            Some(path) => {
+                let dir = checkpoint::resolve(path)?;
+                Some(checkpoint::load(&dir, &device)?)
+            }
+            None => None,
+        };
+        if let Some(ckpt) = &resumed {
+            let saved = &ckpt.state.config;
+            for (option, a, b) in [
+                (
+                    "localizer-model",
+                    &saved.localizer_model,
+                    &config.localizer_model,
+                ),
+                (
+                    "adversarial-model",
+                    &saved.adversarial_model.clone().unwrap_or_default(),
+                    &config.adversarial_model.clone().unwrap_or_default(),
+                ),
+            ] {
+                if a != b {
+                    return Err(Error::checkpoint(
+                        &ckpt.path,
+                        format!("was written by a run with --{option} {a:?}, not {b:?}"),
+                    ));
+                }
+            }
+        }
+        let seed = match config.seed {
+            Some(seed) => seed,
+            None => {
+                let seed = rand::random::<u64>() >> 11;
+                config.seed = Some(seed);
+                seed
+            }
+        };
+
+        // Data.
+        let root = dataset_root(&config)?;
+        let split = training_split(&config, &root);
+        config.split = Some(split.clone());
+        let (train_set, foreground) = VocDataset::open(&root, &split)?.for_training()?;
+        let val_set = VocDataset::open(&root, &config.val_split)?;
+        if train_set.classes().len() != val_set.classes().len() {
+            return Err(Error::option(
+                "val-split",
+                format!(
+                    "{} has {} classes but {} has {}",
+                    split,
+                    train_set.classes().len(),
+                    config.val_split,
+                    val_set.classes().len()
+                ),
+            ));
+        }
+        let num_classes = train_set.classes().len();
+        let size = u32::try_from(config.img_resolution)
+            .map_err(|_| Error::option("img-resolution", "too large"))?;
+        let threads = config.threads.unwrap_or(0);
+        let mut train_cfg = LoaderConfig::train(size, config.batch_size, seed);
+        train_cfg.threads = threads;
+        let mut val_cfg = LoaderConfig::val(size, config.batch_size);
+        val_cfg.threads = threads;
+        let train = Loader::new(train_set, train_cfg, &device)?;
+        if train.is_empty() {
+            return Err(Error::option(
+                "batch-size",
+                format!(
+                    "the {split} split has {} images with a foreground class, fewer than one \
+                     batch of {}",
+                    train.dataset().len(),
+                    config.batch_size
+                ),
+            ));
+        }
+        let val = Loader::new(val_set, val_cfg, &device)?;
+
+        // Networks.
+        let mut rng = TrainRng::new(seed);
+        let loc_arch = architecture("localizer-model", &config.localizer_model)?;
+        let loc_seed = rng.next_u64();
+        let adv_seed = rng.next_u64();
+        let localizer = build_network(
+            loc_arch,
+            num_classes,
+            &device,
+            loc_seed,
+            config.localizer_from_scratch || resumed.is_some(),
+            config.weights_localizer.as_deref(),
+            "localizer-model",
+        )?;
+        let adversarial = match &config.adversarial_model {
+            Some(name) => Some(build_network(
+                architecture("adversarial-model", name)?,
+                num_classes,
+                &device,
+                adv_seed,
+                config.adversarial_from_scratch || resumed.is_some(),
+                config.weights_adversarial.as_deref(),
+                "adversarial-model",
+            )?),
+            None => None,
+        };
+        let mut localizer = Trained {
+            optimizer: Optimizer::new(
+                config.optimizer,
+                config.learning_rate,
+                localizer.trainable(),
+            )?,
+            model: localizer,
+        };
+        let mut adversarial = match adversarial {
+            Some(model) => Some(Trained {
+                optimizer: Optimizer::new(
+                    config.adversarial_optimizer,
+                    config.adversarial_learning_rate,
+                    model.trainable(),
+                )?,
+                model,
+            }),
+            None => None,
+        };
+
+        // Folder, state and log.
+        let (dir, epoch, step, history, log) = match resumed {
+            Some(ckpt) => {
+                let load = |net: &mut Trained, prefix: &str, opt_prefix: &str| -> Result<()> {
+                    weights::load_tensors(
+                        &net.model,
+                        ckpt.tensors_with_prefix(prefix),
+                        &ckpt.path,
+                        LoadMode::Strict,
+                    )
+                    .map_err(|e| Error::checkpoint(&ckpt.path, e.to_string()))?;
+                    net.optimizer.load_state(&ckpt.tensors, opt_prefix)
+                };
+                load(&mut localizer, LOCALIZER_PREFIX, LOCALIZER_OPTIMIZER_PREFIX)?;
+                if let Some(adv) = &mut adversarial {
+                    load(adv, ADVERSARIAL_PREFIX, ADVERSARIAL_OPTIMIZER_PREFIX)?;
+                }
+                rng = TrainRng::from_state(&ckpt.state.rng)?;
+                let history: History = serde_json::from_value(ckpt.state.history.clone())
+                    .map_err(|e| Error::checkpoint(&ckpt.path, format!("history: {e}")))?;
+                let dir = ckpt
+                    .path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| PathBuf::from("."));
+                let state = &ckpt.state;
+                let per_epoch = train.len() as u64;
+                if state.global_step < state.epoch as u64 * per_epoch
+                    || state.global_step > (state.epoch as u64 + 1) * per_epoch
+                {
+                    return Err(Error::checkpoint(
+                        &ckpt.path,
+                        format!(
+                            "global step {} does not lie in epoch {} of {per_epoch} batches: \
+                             was the dataset or the batch size changed?",
+                            state.global_step,
+                            state.epoch + 1
+                        ),
+                    ));
+                }
+                let log = JsonlLog::resume(
+                    &dir.join(logging::METRICS_FILE),
+                    state.epoch,
+                    state.global_step,
+                )?;
+                observer.message(&format!(
+                    "resuming {} at epoch {}, step {}",
+                    ckpt.path.display(),
+                    state.epoch + 1,
+                    state.global_step
+                ));
+                (dir, state.epoch, state.global_step, history, log)
+            }
+            None => {
+                let dir = new_experiment_dir(&mut config)?;
+                let log = JsonlLog::create(&dir.join(logging::METRICS_FILE))?;
+                (dir, 0, 0, History::default(), log)
+            }
+        };
+        config.save(&dir.join(CONFIG_FILE))?;
+        let schedule = Schedule {
+            localizer_steps: config.train_steps_localizer,
+            adversarial_steps: config.train_steps_adversarial,
+            has_adversarial: adversarial.is_some(),
+        };
+        Ok(Self {
+            config,
+            device,
+            dir,
+            train,
+            val,
+            localizer,
+            adversarial,
+            schedule,
+            rng,
+            epoch,
+            global_step: step,
+            history,
+            log,
+            stop,
+            foreground,
+        })
+    }
+
+    /// The effective configuration (seed, split and experiment name filled in).
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The device tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The experiment folder.
+    pub fn experiment_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The localizer.
+    pub fn localizer(&self) -> &Classifier {
+        &self.localizer.model
+    }
+
+    /// The adversarial, when the run has one.
+    pub fn adversarial(&self) -> Option<&Classifier> {
+        self.adversarial.as_ref().map(|a| &a.model)
+    }
+
+    /// Training images left out for having no foreground class.
+    pub fn foreground_report(&self) -> &ForegroundReport {
+        &self.foreground
+    }
+
+    /// Batches per training epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.len()
+    }
+
+    /// Training images, validation images.
+    pub fn split_sizes(&self) -> (usize, usize) {
+        (self.train.dataset().len(), self.val.dataset().len())
+    }
+
+    fn step_config(&self) -> StepConfig {
+        StepConfig {
+            alpha: self.config.alpha,
+            beta: self.config.beta,
+            omega: self.config.omega,
+            sigma: self.config.sigma,
+            attention: self.config.attention_type,
+        }
+    }
+
+    fn eraser(&self) -> Eraser<'_> {
+        match (&self.adversarial, self.config.share_weights) {
+            (Some(adv), _) => Eraser::Adversarial(&adv.model),
+            (None, true) => Eraser::SharedWeights,
+            (None, false) => Eraser::None,
+        }
+    }
+
+    /// Trains until the last epoch or a stop request; see [`Outcome`].
+    pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
+        let per_epoch = self.train.len();
+        while self.epoch < self.config.epochs {
+            let epoch = self.epoch + 1;
+            let first = (self.global_step - self.epoch as u64 * per_epoch as u64) as usize;
+            let mut meters = if first > 0 {
+                self.history.partial.clone().unwrap_or_default()
+            } else {
+                EpochMeters::default()
+            };
+            observer.epoch_started(epoch, self.config.epochs, per_epoch, first);
+            if first < per_epoch {
+                let stopped = self.train_epoch(epoch, first, &mut meters, observer)?;
+                if stopped {
+                    self.history.partial = Some(meters);
+                    let checkpoint = self.save_checkpoint()?;
+                    return Ok(Outcome::Stopped {
+                        checkpoint,
+                        epoch: self.epoch,
+                        global_step: self.global_step,
+                    });
+                }
+            }
+            self.finish_epoch(epoch, &meters, observer)?;
+            if self.stop.is_set() && self.epoch < self.config.epochs {
+                return Ok(Outcome::Stopped {
+                    checkpoint: self.dir.join(checkpoint::CHECKPOINT_DIR),
+                    epoch: self.epoch,
+                    global_step: self.global_step,
+                });
+            }
+        }
+        let summary = self.summary()?;
+        logging::write_json(&self.dir.join(logging::SUMMARY_FILE), &summary)?;
+        Ok(Outcome::Finished(Box::new(summary)))
+    }
+
+    /// Runs the batches of `epoch` from `first`; true when stopped early.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        first: usize,
+        meters: &mut EpochMeters,
+        observer: &mut dyn Observer,
+    ) -> Result<bool> {
+        let cfg = self.step_config();
+        let batches = self.train.epoch_from(epoch as u64, first);
+        let mut started = Instant::now();
+        for (batch_index, batch) in (first..).zip(batches) {
+            let batch = batch?;
+            let step = global_step(epoch, self.train.len(), batch_index);
+            debug_assert_eq!(step, self.global_step);
+            let phase = self.schedule.phase(step);
+            let out = self.train_batch(&batch, phase, &cfg)?;
+            check_finite(&out.terms(), epoch, batch_index, step)?;
+            let seconds = started.elapsed().as_secs_f64();
+            started = Instant::now();
+            let images = batch.ids.len();
+            meters.cls.add(out.loss_cls);
+            meters.reg.add(out.loss_reg);
+            if let Some(am) = out.loss_am {
+                meters.am.add(am);
+            }
+            if let Some(adv) = out.loss_adv {
+                meters.adv.add(adv);
+            }
+            meters.images += images;
+            meters.seconds += seconds;
+            self.global_step += 1;
+            let record = StepRecord {
+                epoch,
+                batch: batch_index,
+                global_step: step,
+                phase,
+                loss_cls: out.loss_cls,
+                loss_reg: out.loss_reg,
+                loss_am: out.loss_am,
+                loss_adv: out.loss_adv,
+                loss: out.loss,
+                images_per_s: images as f64 / seconds.max(1e-9),
+            };
+            if step.is_multiple_of(self.config.log_every as u64) {
+                self.log.write(&Record::Step(record.clone()))?;
+            }
+            observer.step(&record);
+            if self.stop.is_set() && batch_index + 1 < self.train.len() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn train_batch(&mut self, batch: &Batch, phase: Phase, cfg: &StepConfig) -> Result<StepOutput> {
+        let (eraser, adversarial_optimizer) = match &mut self.adversarial {
+            Some(Trained { model, optimizer }) => (Eraser::Adversarial(&*model), Some(optimizer)),
+            None if self.config.share_weights => (Eraser::SharedWeights, None),
+            None => (Eraser::None, None),
+        };
+        train_step(
+            &self.localizer.model,
+            eraser,
+            &mut self.localizer.optimizer,
+            adversarial_optimizer,
+            &batch.images,
+            &batch.labels,
+            phase,
+            cfg,
+        )
+    }
+
+    /// Validation, visuals, the epoch record, plots and the checkpoint.
+    fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        meters: &EpochMeters,
+        observer: &mut dyn Observer,
+    ) -> Result<()> {
+        let cfg = self.step_config();
+        observer.validation_started(self.val.len());
+        let started = Instant::now();
+        let result = evaluate(
+            &self.localizer.model,
+            self.adversarial(),
+            &self.val,
+            &cfg,
+            self.config.segmentation_map_threshold as f32,
+            |_| Ok(()),
+        )?;
+        let val_seconds = started.elapsed().as_secs_f64();
+        check_finite(
+            &[("val_loss_cls", result.loss_cls)],
+            epoch,
+            self.train.len(),
+            self.global_step,
+        )?;
+        let every = self.config.visuals_every;
+        if every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.epochs) {
+            self.write_visuals(epoch)?;
+        }
+        let m = &result.metrics;
+        let record = EpochRecord {
+            epoch,
+            global_step: self.global_step,
+            train_loss_cls: meters.cls.mean().unwrap_or(f64::NAN),
+            train_loss_reg: meters.reg.mean().unwrap_or(f64::NAN),
+            train_loss_am: meters.am.mean(),
+            train_loss_adv: meters.adv.mean(),
+            val_loss_cls: result.loss_cls,
+            val_loss_adv: result.loss_adv,
+            val_miou: m.miou,
+            val_miou_present: m.miou_present,
+            val_mean_precision: m.mean_precision,
+            val_mean_recall: m.mean_recall,
+            train_seconds: meters.seconds,
+            val_seconds,
+            images_per_s: meters.images as f64 / meters.seconds.max(1e-9),
+        };
+        self.log.write(&Record::Epoch(record.clone()))?;
+        self.history.epochs.push(record.clone());
+        self.history.baseline = Some(result.baseline.clone());
+        self.history.partial = None;
+        self.epoch = epoch;
+        self.write_plots()?;
+        self.history.last = Some(result.metrics);
+        self.save_checkpoint()?;
+        observer.epoch_finished(&record, &result.baseline);
+        Ok(())
+    }
+
+    /// Visual samples of the first `visual_samples` validation images into
+    /// `visuals/epoch-NNN/`: per image the coloured segmentation map, and per
+    /// ground-truth class the heatmap, its overlay, the soft mask and the
+    /// erased image.
+    fn write_visuals(&self, epoch: usize) -> Result<()> {
+        let dir = self.dir.join(VISUALS_DIR).join(format!("epoch-{epoch:03}"));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let cfg = self.step_config();
+        let names = self.val.dataset().classes().with_background();
+        let palette = eader_dataset::voc_palette();
+        let mut written = 0;
+        for batch in self.val.epoch(0) {
+            if written >= self.config.visual_samples {
+                break;
+            }
+            let batch = batch?;
+            let fwd = forward(
+                &self.localizer.model,
+                self.eraser(),
+                &batch.images,
+                &batch.labels,
+                &cfg,
+                true,
+                false,
+            )?;
+            let (masks, erased) = match (&fwd.masks, &fwd.erased) {
+                (Some(m), Some(e)) => (m.clone(), e.clone()),
+                _ if fwd.pairs.is_empty() => continue,
+                _ => eader_erasing::mask_and_erase(
+                    &fwd.maps,
+                    &fwd.pairs.select(&batch.images)?,
+                    cfg.omega,
+                    cfg.sigma,
+                )?,
+            };
+            let (_, _, h, w) = batch.images.dims4()?;
+            let (wu, hu) = (w as u32, h as u32);
+            let maps: Vec<Vec<f32>> = fwd.maps.flatten_from(1)?.to_vec2()?;
+            let masks: Vec<Vec<f32>> = masks.flatten_from(1)?.to_vec2()?;
+            let erased: Vec<Vec<f32>> = erased.flatten_from(1)?.to_vec2()?;
+            let images: Vec<Vec<f32>> = batch.images.flatten_from(1)?.to_vec2()?;
+            for (i, id) in batch.ids.iter().enumerate() {
+                if written >= self.config.visual_samples {
+                    break;
+                }
+                let image = visuals::denormalize(&images[i], wu, hu)?;
+                let pairs: Vec<usize> = (0..fwd.pairs.len())
+                    .filter(|&p| fwd.pairs.image[p] == i)
+                    .collect();
+                let refs: Vec<&[f32]> = pairs.iter().map(|&p| maps[p].as_slice()).collect();
+                let classes: Vec<usize> = pairs.iter().map(|&p| fwd.pairs.class[p]).collect();
+                let prediction = crate::segmentation::segmentation_map(
+                    &refs,
+                    &classes,
+                    h,
+                    w,
+                    self.config.segmentation_map_threshold as f32,
+                )
+                .map_err(|m| Error::option("segmentation-map-threshold", m))?;
+                visuals::save_png(&image, &dir.join(format!("{id}_image.png")))?;
+                let seg = visuals::color_labels(&prediction, wu, hu, &palette, Some(&image))?;
+                visuals::save_png(&seg, &dir.join(format!("{id}_segmentation.png")))?;
+                for &p in &pairs {
+                    let class = names
+                        .get(fwd.pairs.class[p] + 1)
+                        .cloned()
+                        .unwrap_or_else(|| format!("class{}", fwd.pairs.class[p]));
+                    let stem = dir.join(format!("{id}_{class}"));
+                    let path = |kind: &str| PathBuf::from(format!("{}_{kind}.png", stem.display()));
+                    visuals::save_png(&visuals::heatmap(&maps[p], wu, hu)?, &path("heatmap"))?;
+                    visuals::save_png(
+                        &visuals::heatmap_overlay(&image, &maps[p])?,
+                        &path("overlay"),
+                    )?;
+                    visuals::save_png(&visuals::heatmap(&masks[p], wu, hu)?, &path("mask"))?;
+                    visuals::save_png(&visuals::denormalize(&erased[p], wu, hu)?, &path("erased"))?;
+                }
+                written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Redraws `losses.png` and `val_miou.png` from the log.
+    fn write_plots(&self) -> Result<Vec<PathBuf>> {
+        let records = JsonlLog::read(&self.dir.join(logging::METRICS_FILE))?;
+        let steps: Vec<StepRecord> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Step(s) => Some(s.clone()),
+                Record::Epoch(_) => None,
+            })
+            .collect();
+        let losses = self.dir.join(logging::LOSS_PLOT_FILE);
+        let miou = self.dir.join(logging::MIOU_PLOT_FILE);
+        logging::plot_losses(&losses, &steps)?;
+        logging::plot_miou(
+            &miou,
+            &self.history.epochs,
+            self.history.baseline.as_ref().map(|b| b.miou),
+        )?;
+        Ok(vec![losses, miou])
+    }
+
+    /// Writes the checkpoint of the current state (atomically).
+    fn save_checkpoint(&self) -> Result<PathBuf> {
+        let mut tensors = Vec::new();
+        let mut add = |net: &Trained, prefix: &str, opt_prefix: &str| -> Result<()> {
+            for (name, t) in weights::state(&net.model) {
+                tensors.push((format!("{prefix}{name}"), t));
+            }
+            tensors.extend(net.optimizer.state_tensors(opt_prefix)?);
+            Ok(())
+        };
+        add(
+            &self.localizer,
+            LOCALIZER_PREFIX,
+            LOCALIZER_OPTIMIZER_PREFIX,
+        )?;
+        if let Some(adv) = &self.adversarial {
+            add(adv, ADVERSARIAL_PREFIX, ADVERSARIAL_OPTIMIZER_PREFIX)?;
+        }
+        let history = serde_json::to_value(&self.history).map_err(|e| Error::Json {
+            path: self.dir.join(checkpoint::CHECKPOINT_DIR),
+            message: e.to_string(),
+        })?;
+        let state = CheckpointState {
+            format_version: checkpoint::FORMAT_VERSION,
+            epoch: self.epoch,
+            global_step: self.global_step,
+            config: self.config.clone(),
+            rng: self.rng.state(),
+            history,
+        };
+        checkpoint::save(&self.dir, &state, &tensors)
+    }
+
+    fn summary(&self) -> Result<Summary> {
+        let (Some(last), Some(baseline)) = (&self.history.last, &self.history.baseline) else {
+            return Err(Error::checkpoint(
+                &self.dir,
+                "no finished epoch to summarise",
+            ));
+        };
+        let best = self
+            .history
+            .epochs
+            .iter()
+            .max_by(|a, b| a.val_miou.total_cmp(&b.val_miou));
+        let train_seconds: f64 = self.history.epochs.iter().map(|e| e.train_seconds).sum();
+        let val_seconds: f64 = self.history.epochs.iter().map(|e| e.val_seconds).sum();
+        let images = self.global_step as f64 * self.config.batch_size as f64;
+        Ok(Summary {
+            experiment_dir: self.dir.clone(),
+            epochs: self.epoch,
+            global_step: self.global_step,
+            final_metrics: last.clone(),
+            baseline_metrics: baseline.clone(),
+            best_epoch: best.map_or(0, |e| e.epoch),
+            best_val_miou: best.map_or(f64::NAN, |e| e.val_miou),
+            train_seconds,
+            val_seconds,
+            images_per_s: images / train_seconds.max(1e-9),
+            plots: self.write_plots()?,
+        })
+    }
+}
