@@ -222,6 +222,33 @@ if [ -x "$EADER" ]; then
         --check-against-cpu --json "$RESULTS/step-check.json"
 fi
 
+# `eader inspect` (one batch through the method: maps, masks, erased images, losses, the
+# localizer's gradients) on CUDA vs the CPU, ResNet-18 + ResNet-18 seeded by
+# scripts/gpu_inspect_check.py. Eval-mode batch norm: rel 1e-3 (the CPU's own two paths,
+# fast kernels vs candle's ops, differ by 2e-4). Train mode (batch statistics) is far
+# worse conditioned (those two CPU paths differ by 4e-2 in some gradients): rel 0.1.
+if [ -x "$EADER" ]; then
+    INSPECT=$BIN/inspect
+    mkdir -p "$INSPECT"
+    part inspect-inputs "$PY" scripts/gpu_inspect_check.py make "$INSPECT"
+    for mode in eval train; do
+        extra=()
+        tol=1e-3
+        if [ "$mode" = train ]; then extra=(--train-mode); tol=0.1; fi
+        for dev in cuda cpu; do
+            part "inspect-$mode-$dev" "$EADER" inspect --localizer-arch resnet18 \
+                --localizer-weights "$INSPECT/localizer.safetensors" --adversarial-arch resnet18 \
+                --adversarial-weights "$INSPECT/adversarial.safetensors" \
+                --batch "$INSPECT/batch.safetensors" "${extra[@]}" --device "$dev" \
+                --out "$INSPECT/$mode-$dev.safetensors" --overwrite
+        done
+        part "inspect-$mode-compare" sh -c '"$@" > "$0"' "$RESULTS/inspect-$mode.json" \
+            "$PY" scripts/gpu_inspect_check.py compare "$INSPECT/$mode-cuda.safetensors" \
+            "$INSPECT/$mode-cpu.safetensors" --tol "$tol"
+    done
+    rm -rf "$INSPECT" # ~100 MB of weights and outputs: not for $OUT
+fi
+
 # --- 2. speed and memory ----------------------------------------------------------------
 # Runs "$@" while sampling GPU 0's used memory (nvidia-smi, every 100 ms); writes the
 # peak above the level before the run, in MiB, to $RESULTS/<name>.peak_mib. (Per-process
@@ -314,6 +341,9 @@ def peak(name):
     except (OSError, ValueError):
         return None
 
+def sci(x):
+    return "n/a" if not isinstance(x, (int, float)) else f"{x:.1e}"
+
 def fmt(x, digits=1):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -354,9 +384,20 @@ for name, loc, adv, batch, res in configs:
            for d in (e, p)]
     print(f"| {loc} + {adv}, batch {batch}, {res}x{res} | {row[0]} | {row[1]} |")
 
-check = load("step-check")
-print("\n## Training step, CUDA vs CPU (same batch and weights)\n")
-print("```\n" + (json.dumps(check, indent=1) if check else "no step-check.json (see step-check.log)") + "\n```")
+check = find(load("step-check"), "check_against_cpu")
+print("\n## CUDA vs CPU (same batch and weights)\n")
+print("| check | loss rel. error | worst forward rel. error | worst gradient rel. error | worst tensor |")
+print("|---|---|---|---|---|")
+if check:
+    print(f"| training step (`bench train --check-against-cpu`), ResNet-18 + ResNet-18, batch 4, 128 px "
+          f"| {sci(check.get('loss_rel_err'))} | | {sci(check.get('grad_rel_err'))} "
+          f"| {check.get('worst_param')} |")
+for mode in ("eval", "train"):
+    r = load("inspect-" + mode)
+    if r:
+        print(f"| `eader inspect`, {mode}-mode batch norm (tolerance {r['tolerance']}) | "
+              f"{sci(max(r['rel_err'].get(k, 0) for k in ('loss', 'loss_cls', 'loss_adv', 'loss_am')))} "
+              f"| {r['worst_forward']:.1e} | {r['worst_grad']:.1e} | {r['worst']['tensor']} |")
 print("\nRaw outputs: *.json and *.log beside this file.")
 EOF
 cat "$REPORT"
