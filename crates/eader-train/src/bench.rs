@@ -5,12 +5,10 @@
 //! decay 1e-4, learning rate 0.01), both networks in training mode, and each
 //! phase timed on its own.
 
-use std::str::FromStr;
 use std::time::Instant;
 
-use candle::{DType, Device, Tensor, Var};
-use candle_nn::{VarBuilder, VarMap};
-use eader_models::{Architecture, Classifier};
+use candle::{DType, Device, Tensor};
+use eader_models::Classifier;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::Phase;
 use crate::step::{forward, localizer_loss, train_step, Eraser, StepConfig};
+use crate::trainer::{architecture, seeded_network};
 
 /// Classes of the synthetic batches (VOC's).
 pub const NUM_CLASSES: usize = 20;
@@ -91,15 +90,7 @@ pub struct DeviceComparison {
 type NamedGrads = Vec<(String, Vec<f32>)>;
 
 fn network(name: &str, option: &'static str, device: &Device, seed: u64) -> Result<Classifier> {
-    let arch = Architecture::from_str(name).map_err(|e| Error::option(option, e.to_string()))?;
-    let varmap = VarMap::new();
-    let model = Classifier::new(
-        arch,
-        NUM_CLASSES,
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
-    )?;
-    model.init_seeded(seed)?;
-    Ok(model)
+    seeded_network(architecture(option, name)?, NUM_CLASSES, device, seed)
 }
 
 /// A batch of `batch` standard-normal images `(B, 3, R, R)` and labels with
@@ -169,11 +160,7 @@ pub fn bench_step(cfg: &BenchConfig, device: &Device, device_name: &str) -> Resu
     };
     let mut opt_l = sgd(&localizer)?;
     let mut opt_a = adversarial.as_ref().map(sgd).transpose()?;
-    let eraser = match (&adversarial, cfg.share_weights) {
-        (Some(adv), _) => Eraser::Adversarial(adv),
-        (None, true) => Eraser::SharedWeights,
-        (None, false) => Eraser::None,
-    };
+    let eraser = Eraser::new(adversarial.as_ref(), cfg.share_weights);
     let (images, labels) = synthetic_batch(cfg.batch_size, cfg.resolution, device, 1)?;
     let step_cfg = step_config(cfg);
     let mut time_phase = |phase: Phase| -> Result<f64> {
@@ -235,11 +222,7 @@ pub fn compare_devices(cfg: &BenchConfig, a: &Device, b: &Device) -> Result<Devi
             Some(name) => Some(network(name, "adversarial-model", device, 1)?),
             None => None,
         };
-        let eraser = match (&adversarial, cfg.share_weights) {
-            (Some(adv), _) => Eraser::Adversarial(adv),
-            (None, true) => Eraser::SharedWeights,
-            (None, false) => Eraser::None,
-        };
+        let eraser = Eraser::new(adversarial.as_ref(), cfg.share_weights);
         let (images, labels) = synthetic_batch(cfg.batch_size, cfg.resolution, device, 1)?;
         let step_cfg = step_config(cfg);
         let fwd = forward(&localizer, eraser, &images, &labels, &step_cfg, false, true)?;
@@ -252,7 +235,6 @@ pub fn compare_devices(cfg: &BenchConfig, a: &Device, b: &Device) -> Result<Devi
         let grads = loss.backward()?;
         let mut out = Vec::new();
         for (name, var) in localizer.trainable() {
-            let var: Var = var;
             if let Some(g) = grads.get(var.as_tensor()) {
                 out.push((
                     name,

@@ -110,6 +110,18 @@ pub struct Forward {
     pub loss_adv: Option<Tensor>,
 }
 
+impl<'a> Eraser<'a> {
+    /// The eraser of a run: its adversarial network when it has one, else the
+    /// localizer itself with `share_weights`, else nobody.
+    pub fn new(adversarial: Option<&'a Classifier>, share_weights: bool) -> Self {
+        match (adversarial, share_weights) {
+            (Some(adv), _) => Eraser::Adversarial(adv),
+            (None, true) => Eraser::SharedWeights,
+            (None, false) => Eraser::None,
+        }
+    }
+}
+
 fn attention_kind(t: AttentionType) -> AttentionKind {
     match t {
         AttentionType::Gcam => AttentionKind::GradCam,

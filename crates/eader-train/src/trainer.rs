@@ -260,8 +260,24 @@ pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<
     Ok(config)
 }
 
-fn architecture(option: &'static str, name: &str) -> Result<Architecture> {
+/// The architecture `name` names; the error names `option`.
+pub(crate) fn architecture(option: &'static str, name: &str) -> Result<Architecture> {
     Architecture::from_str(name).map_err(|e| Error::option(option, e.to_string()))
+}
+
+/// A network of `arch` with `num_classes` outputs on `device`, initialised
+/// as torchvision does from `seed`.
+pub(crate) fn seeded_network(
+    arch: Architecture,
+    num_classes: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<Classifier> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = Classifier::new(arch, num_classes, vb)?;
+    model.init_seeded(seed)?;
+    Ok(model)
 }
 
 /// A fresh network of `arch` with `num_classes` outputs on `device`:
@@ -275,10 +291,7 @@ fn build_network(
     weights_file: Option<&Path>,
     option: &'static str,
 ) -> Result<Classifier> {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Classifier::new(arch, num_classes, vb)?;
-    model.init_seeded(seed)?;
+    let model = seeded_network(arch, num_classes, device, seed)?;
     if from_scratch {
         return Ok(model);
     }
@@ -662,11 +675,7 @@ impl Trainer {
     }
 
     fn eraser(&self) -> Eraser<'_> {
-        match (&self.adversarial, self.config.share_weights) {
-            (Some(adv), _) => Eraser::Adversarial(&adv.model),
-            (None, true) => Eraser::SharedWeights,
-            (None, false) => Eraser::None,
-        }
+        Eraser::new(self.adversarial(), self.config.share_weights)
     }
 
     /// Trains until the last epoch or a stop request; see [`Outcome`].
@@ -763,14 +772,13 @@ impl Trainer {
     }
 
     fn train_batch(&mut self, batch: &Batch, phase: Phase, cfg: &StepConfig) -> Result<StepOutput> {
-        let (eraser, adversarial_optimizer) = match &mut self.adversarial {
-            Some(Trained { model, optimizer }) => (Eraser::Adversarial(&*model), Some(optimizer)),
-            None if self.config.share_weights => (Eraser::SharedWeights, None),
-            None => (Eraser::None, None),
+        let (adversarial, adversarial_optimizer) = match &mut self.adversarial {
+            Some(Trained { model, optimizer }) => (Some(&*model), Some(optimizer)),
+            None => (None, None),
         };
         train_step(
             &self.localizer.model,
-            eraser,
+            Eraser::new(adversarial, self.config.share_weights),
             &mut self.localizer.optimizer,
             adversarial_optimizer,
             &batch.images,
