@@ -48,6 +48,6 @@ pub use label::{
 pub use loader::{Batch, EpochIter, Loader, LoaderConfig, LoaderMode};
 pub use rng::{sample_rng, shuffle_rng};
 pub use voc::{
-    decode_image, ForegroundReport, Sample, VocDataset, AUG_MASKS_DIR, IMAGES_DIR, MASKS_DIR,
-    SPLITS_DIR,
+    decode_image, has_split, ForegroundReport, Sample, VocDataset, AUG_MASKS_DIR, IMAGES_DIR,
+    MASKS_DIR, SPLITS_DIR,
 };

@@ -394,6 +394,14 @@ pub fn decode_image(path: &Path) -> Result<RgbImage> {
 }
 
 /// Finds the folder in VOC layout below `root`.
+/// Whether the dataset at `root` (any form [`VocDataset::open`] accepts) has
+/// a split file named `split`.
+pub fn has_split(root: impl AsRef<Path>, split: &str) -> bool {
+    resolve_root(root.as_ref())
+        .map(|r| r.join(SPLITS_DIR).join(format!("{split}.txt")).is_file())
+        .unwrap_or(false)
+}
+
 fn resolve_root(root: &Path) -> Result<PathBuf> {
     let candidates = [
         root.join("VOCdevkit").join("VOC2012"),

@@ -27,7 +27,13 @@ fn opens_every_root_form_and_decodes_both_mask_kinds() {
         assert_eq!(ds.ids(), vec!["a", "b"]);
         assert_eq!(ds.len(), 2);
         assert_eq!(ds.classes(), &ClassList::voc());
+        assert!(eader_dataset::has_split(&root, "val"));
+        assert!(!eader_dataset::has_split(&root, "train_aug"));
     }
+    assert!(!eader_dataset::has_split(
+        dir.path().join("nowhere"),
+        "train"
+    ));
     let ds = VocDataset::open(dir.path(), "train").unwrap();
     for (i, it) in items.iter().enumerate() {
         let s = ds.load(i).unwrap();

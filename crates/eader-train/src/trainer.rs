@@ -342,9 +342,7 @@ fn training_split(config: &TrainConfig, root: &Path) -> String {
     if let Some(split) = &config.split {
         return split.clone();
     }
-    let has_aug = ["ImageSets/Segmentation/train_aug.txt", "train_aug.txt"]
-        .iter()
-        .any(|p| root.join(p).is_file());
+    let has_aug = eader_dataset::has_split(root, "train_aug");
     if has_aug { "train_aug" } else { "train" }.to_owned()
 }
 
