@@ -38,6 +38,9 @@ pub(crate) enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread allocates: freed activations stay mapped for the next step
+    // (`EADER_KEEP_FREED_MEMORY=0` leaves glibc's default).
+    eader_kernels::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -1,13 +1,15 @@
 //! The fused CPU ops against the same computation composed of candle ops (`*_ref`), at the
 //! training size: P = 24 maps of 28x28 upsampled to 448x448, 3-channel images.
 //! `cargo bench -p eader-erasing` (set RAYON_NUM_THREADS to pin the thread count).
-//! Forward+backward comes three times: through a randomly weighted loss with gradients to
-//! maps and images (`forward_backward`; its candle `mul` backward costs both pipelines the
-//! same several hundred ms), through a plain sum (`forward_backward_sum`, closer to the ops'
-//! own cost), and through the weighted loss with the images as data, as in training
-//! (`forward_backward_data`).
+//! Forward+backward is the forward plus the backward from given gradients of the outputs
+//! (`torch.autograd.backward([g, erased], [dg, derased])`): a scalar `Seed` op hands each
+//! gradient to its output as it is, so what is timed is the pipelines' own backward, not a
+//! loss's. Twice: with gradients to the maps and the images (`forward_backward`), and with the
+//! images as data, as in training (`forward_backward_data`: eader-train erases the batch's
+//! images, which track nothing). Both pipelines run under the `eader` binary's allocator
+//! policy (`eader_kernels::keep_freed_memory`).
 
-use candle::{DType, Device, Tensor, Var};
+use candle::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, Var};
 use criterion::{criterion_group, criterion_main, Criterion};
 use eader_erasing::{
     mask_and_erase, mask_and_erase_ref, upsample_normalize, upsample_normalize_ref, OMEGA, SIGMA,
@@ -31,31 +33,41 @@ fn composed(maps: &Tensor, images: &Tensor) -> eader_erasing::Result<(Tensor, Te
     Ok((g, mask, erased))
 }
 
-/// A scalar over the outputs whose gradient is dense and random, as the adversarial
-/// network's would be: the erased images weighted element-wise, plus the area term on g.
-/// candle's backward of `erased * weights` also computes the weights' gradient and adds
-/// every gradient to a fresh zero tensor: several image-sized passes that both pipelines
-/// pay alike.
-fn weighted_loss(g: &Tensor, erased: &Tensor, weights: &Tensor) -> candle::Result<Tensor> {
-    (g.sum_all()? * 1e-5)? + (erased * weights)?.sum_all()?
+/// A scalar (0) whose backward hands the gradient it holds to its input unchanged: the
+/// seed of a backward from a given output gradient. Only valid as a term of the loss that
+/// `backward` starts from (its own incoming gradient is then 1).
+struct Seed(Tensor);
+
+impl CustomOp1 for Seed {
+    fn name(&self) -> &'static str {
+        "seed"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle::Result<(CpuStorage, Shape)> {
+        Ok((CpuStorage::F32(vec![0.0]), Shape::from(())))
+    }
+
+    fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor) -> candle::Result<Option<Tensor>> {
+        Ok(Some(self.0.clone()))
+    }
 }
 
-/// The same with a gradient of ones on the erased images: what is timed is then the
-/// pipelines' own backward, plus one image-sized gradient seed.
-fn sum_loss(g: &Tensor, erased: &Tensor, _weights: &Tensor) -> candle::Result<Tensor> {
-    (g.sum_all()? * 1e-5)? + erased.sum_all()?
+/// The scalar whose backward sends `dg` to `g` and `derased` to `erased`.
+fn seeded(g: &Tensor, erased: &Tensor, dg: &Tensor, derased: &Tensor) -> candle::Result<Tensor> {
+    g.apply_op1(Seed(dg.clone()))? + erased.apply_op1(Seed(derased.clone()))?
 }
-
-type Loss = fn(&Tensor, &Tensor, &Tensor) -> candle::Result<Tensor>;
 
 fn bench(c: &mut Criterion) {
+    eader_kernels::keep_freed_memory();
     let device = Device::Cpu;
     let maps = Tensor::rand(-0.5f32, 1.0, (P, LOW, LOW), &device)
         .unwrap()
         .relu()
         .unwrap();
     let images = Tensor::randn(0f32, 1.0, (P, 3, SIZE, SIZE), &device).unwrap();
-    let weights = Tensor::randn(0f32, 1.0, (P, 3, SIZE, SIZE), &device).unwrap();
+    // The outputs' gradients, dense and random as the adversarial network's would be.
+    let d_erased = Tensor::randn(0f32, 1.0, (P, 3, SIZE, SIZE), &device).unwrap();
+    let d_g = Tensor::randn(0f32, 1.0, (P, SIZE, SIZE), &device).unwrap();
     assert_eq!(maps.dtype(), DType::F32);
     // Leaves of the graph, made once: the backward runs are what is timed, not copies.
     let (maps_var, images_var) = (
@@ -75,28 +87,21 @@ fn bench(c: &mut Criterion) {
             b.iter(|| pipeline(&maps, &images).unwrap())
         });
     }
-    // (measure, loss, images): the images are a variable (their gradient is computed), or
-    // data, as in training (eader-train erases the batch's images, which track nothing).
+    // The images are a variable (their gradient is computed), or data, as in training.
     let runs = [
-        (
-            "forward_backward",
-            weighted_loss as Loss,
-            images_var.as_tensor(),
-        ),
-        (
-            "forward_backward_sum",
-            sum_loss as Loss,
-            images_var.as_tensor(),
-        ),
-        ("forward_backward_data", weighted_loss as Loss, &images),
+        ("forward_backward", images_var.as_tensor()),
+        ("forward_backward_data", &images),
     ];
-    for (run, loss, images) in runs {
+    for (run, images) in runs {
         for (name, pipeline) in pipelines {
             group.bench_function(format!("{run}/{name}"), |b| {
                 b.iter(|| {
                     let maps = maps_var.as_tensor();
                     let (g, _mask, erased) = pipeline(maps, images).unwrap();
-                    let grads = loss(&g, &erased, &weights).unwrap().backward().unwrap();
+                    let grads = seeded(&g, &erased, &d_g, &d_erased)
+                        .unwrap()
+                        .backward()
+                        .unwrap();
                     (grads.get(maps).cloned(), grads.get(images).cloned())
                 })
             });
@@ -120,7 +125,6 @@ fn bench(c: &mut Criterion) {
     ops.bench_function("mask_and_erase/composed", |b| {
         b.iter(|| mask_and_erase_ref(&g, &images, OMEGA, SIGMA).unwrap())
     });
-    let weights_g = Tensor::randn(0f32, 1.0, (P, SIZE, SIZE), &device).unwrap();
     let g_var = Var::from_tensor(&g).unwrap();
     for (name, reference) in [("fused", false), ("composed", true)] {
         ops.bench_function(format!("upsample_normalize_backward/{name}"), |b| {
@@ -130,12 +134,7 @@ fn bench(c: &mut Criterion) {
                 } else {
                     upsample_normalize(&maps_var, SIZE, SIZE).unwrap()
                 };
-                let grads = (g * &weights_g)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let grads = g.apply_op1(Seed(d_g.clone())).unwrap().backward().unwrap();
                 grads.get(&maps_var).unwrap().clone()
             })
         });
@@ -146,9 +145,8 @@ fn bench(c: &mut Criterion) {
                 } else {
                     mask_and_erase(&g_var, &images_var, OMEGA, SIGMA).unwrap()
                 };
-                let grads = (erased * &weights)
-                    .unwrap()
-                    .sum_all()
+                let grads = erased
+                    .apply_op1(Seed(d_erased.clone()))
                     .unwrap()
                     .backward()
                     .unwrap();

@@ -121,6 +121,8 @@ impl ResNet {
 }
 
 fn bench(c: &mut Criterion) {
+    // As the `eader` binary does: freed activations stay mapped for the next step.
+    keep_freed_memory();
     let mut group = c.benchmark_group("resnet");
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_millis(1));

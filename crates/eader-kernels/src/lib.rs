@@ -18,6 +18,9 @@
 //! variable `EADER_FAST_KERNELS=0` to start with it off); otherwise (CUDA,
 //! other dtypes) they run the `*_ref` twin. All tensors are NCHW.
 //!
+//! [`keep_freed_memory`] sets the allocator policy a training process wants
+//! (freed buffers stay mapped for the next step).
+//!
 //! This crate sits below `eader-models` in the flow: it knows layers, not
 //! networks.
 #![warn(missing_docs)]
@@ -27,6 +30,7 @@ mod conv;
 mod element;
 mod error;
 mod gemm;
+mod memory;
 mod pool;
 mod residual;
 mod switch;
@@ -42,6 +46,7 @@ pub use conv::{
 };
 pub use element::Float;
 pub use error::{Error, Result};
+pub use memory::keep_freed_memory;
 pub use pool::{global_avg_pool, global_avg_pool_ref, max_pool2d, max_pool2d_ref, MaxPoolConfig};
 pub use residual::{add_relu, add_relu_ref};
 pub use switch::{fast_kernels_enabled, set_fast_kernels};

@@ -1,5 +1,5 @@
-//! The switch between fast kernels and candle's composed ops. Its own test
-//! binary (process), because the switch is process-wide.
+//! The process-wide settings: the switch between fast kernels and candle's
+//! composed ops, and the allocator policy. Their own test binary (process).
 
 use candle::{DType, Device, Tensor, Var};
 use eader_kernels::*;
@@ -47,4 +47,23 @@ fn environment_variable_then_setter_select_the_path() {
 
     set_fast_kernels(false);
     assert_eq!(tie_gradient(), composed);
+}
+
+/// The allocator policy applies on glibc and nowhere else; after it, freed
+/// large buffers are reused and still read back what was written.
+#[test]
+fn keep_freed_memory_applies_on_glibc() {
+    let off = matches!(
+        std::env::var("EADER_KEEP_FREED_MEMORY").as_deref(),
+        Ok("0") | Ok("false") | Ok("off")
+    );
+    assert_eq!(
+        keep_freed_memory(),
+        cfg!(all(target_os = "linux", target_env = "gnu")) && !off
+    );
+    for round in 0..3u8 {
+        // 64 MiB, above glibc's largest mmap threshold: from the heap now.
+        let big = vec![round; 64 << 20];
+        assert!(big.iter().step_by(4096).all(|&b| b == round));
+    }
 }
