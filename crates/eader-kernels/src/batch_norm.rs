@@ -82,16 +82,18 @@ impl Dims {
     }
 }
 
+/// Lanes of the `f64` accumulators: independent sums that the compiler keeps
+/// in vector registers (and that break the addition's dependency chain).
+const LANES: usize = 8;
+
 /// `(sum (x - shift), sum (x - shift)^2)` over a plane, in `f64`.
 #[inline]
 fn shifted_sums<T: Float>(plane: &[T], shift: f64) -> (f64, f64) {
-    const L: usize = 8;
-    let mut s = [0f64; L];
-    let mut q = [0f64; L];
-    let chunks = plane.chunks_exact(L);
-    let tail = chunks.remainder();
+    let mut s = [0f64; LANES];
+    let mut q = [0f64; LANES];
+    let (chunks, tail) = plane.as_chunks::<LANES>();
     for ch in chunks {
-        for l in 0..L {
+        for l in 0..LANES {
             let v = ch[l].to_f64() - shift;
             s[l] += v;
             q[l] += v * v;
@@ -106,36 +108,58 @@ fn shifted_sums<T: Float>(plane: &[T], shift: f64) -> (f64, f64) {
     (s1, q1)
 }
 
-/// `(sum g', sum g' (x - mean))` over a plane, with `g' = g [y > 0]` when `relu`.
+/// `g` where the ReLU passed it (`y > 0`), else 0; `g` itself without a ReLU.
+#[inline(always)]
+fn relu_grad<T: Float, const RELU: bool>(y: T, g: T) -> T {
+    if !RELU || y > T::ZERO {
+        g
+    } else {
+        T::ZERO
+    }
+}
+
+/// `(sum g', sum g' (x - mean))` over a plane, with `g' = g [y > 0]` when `RELU`.
 #[inline]
-fn grad_sums<T: Float>(x: &[T], y: &[T], g: &[T], mean: f64, relu: bool) -> (f64, f64) {
-    const L: usize = 8;
-    let mut s = [0f64; L];
-    let mut q = [0f64; L];
-    let n = x.len() / L * L;
-    for base in (0..n).step_by(L) {
-        for l in 0..L {
-            let i = base + l;
-            let gv = if !relu || y[i] > T::ZERO {
-                g[i].to_f64()
-            } else {
-                0.0
-            };
+fn grad_sums<T: Float, const RELU: bool>(x: &[T], y: &[T], g: &[T], mean: f64) -> (f64, f64) {
+    let mut s = [0f64; LANES];
+    let mut q = [0f64; LANES];
+    let (xc, xt) = x.as_chunks::<LANES>();
+    let (yc, yt) = y.as_chunks::<LANES>();
+    let (gc, gt) = g.as_chunks::<LANES>();
+    for ((xs, ys), gs) in xc.iter().zip(yc).zip(gc) {
+        for l in 0..LANES {
+            let gv = relu_grad::<T, RELU>(ys[l], gs[l]).to_f64();
             s[l] += gv;
-            q[l] += gv * (x[i].to_f64() - mean);
+            q[l] += gv * (xs[l].to_f64() - mean);
         }
     }
     let (mut s1, mut q1) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
-    for i in n..x.len() {
-        let gv = if !relu || y[i] > T::ZERO {
-            g[i].to_f64()
-        } else {
-            0.0
-        };
+    for ((&xv, &yv), &gv) in xt.iter().zip(yt).zip(gt) {
+        let gv = relu_grad::<T, RELU>(yv, gv).to_f64();
         s1 += gv;
-        q1 += gv * (x[i].to_f64() - mean);
+        q1 += gv * (xv.to_f64() - mean);
     }
     (s1, q1)
+}
+
+/// `dx = a g' + b (x - m) + c0` over a plane (`g'` as in [`grad_sums`]); `a g'`
+/// alone when not `TRAIN` (fixed statistics).
+#[inline]
+fn dx_plane<T: Float, const RELU: bool, const TRAIN: bool>(
+    out: &mut [T],
+    x: &[T],
+    y: &[T],
+    g: &[T],
+    (a, b, c0, m): (T, T, T, T),
+) {
+    for (((o, &xv), &yv), &gv) in out.iter_mut().zip(x).zip(y).zip(g) {
+        let gv = relu_grad::<T, RELU>(yv, gv);
+        *o = if TRAIN {
+            a * gv + b * (xv - m) + c0
+        } else {
+            a * gv
+        };
+    }
 }
 
 /// `y = (x - mean) * scale + shift` (then ReLU) over a plane.
@@ -255,7 +279,12 @@ fn backward<T: Float>(
             let (mut sg, mut sgx) = (0.0, 0.0);
             for i in 0..d.n {
                 let r = d.plane(i, ch);
-                let (a, b) = grad_sums(&x[r.clone()], &y[r.clone()], &g[r], mean, relu);
+                let (xs, ys, gs) = (&x[r.clone()], &y[r.clone()], &g[r]);
+                let (a, b) = if relu {
+                    grad_sums::<T, true>(xs, ys, gs, mean)
+                } else {
+                    grad_sums::<T, false>(xs, ys, gs, mean)
+                };
                 sg += a;
                 sgx += b;
             }
@@ -280,17 +309,12 @@ fn backward<T: Float>(
                 // SAFETY: each task writes the planes of its own channel only.
                 let out = unsafe { dx_ptr.slice(r.clone()) };
                 let (xs, ys, gs) = (&x[r.clone()], &y[r.clone()], &g[r]);
-                for j in 0..out.len() {
-                    let gv = if !relu || ys[j] > T::ZERO {
-                        gs[j]
-                    } else {
-                        T::ZERO
-                    };
-                    out[j] = if train {
-                        a * gv + b * (xs[j] - m) + c0
-                    } else {
-                        a * gv
-                    };
+                let coefficients = (a, b, c0, m);
+                match (relu, train) {
+                    (true, true) => dx_plane::<T, true, true>(out, xs, ys, gs, coefficients),
+                    (true, false) => dx_plane::<T, true, false>(out, xs, ys, gs, coefficients),
+                    (false, true) => dx_plane::<T, false, true>(out, xs, ys, gs, coefficients),
+                    (false, false) => dx_plane::<T, false, false>(out, xs, ys, gs, coefficients),
                 }
             }
             (dgamma, sg)
