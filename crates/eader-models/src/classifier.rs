@@ -153,6 +153,26 @@ impl Classifier {
         }
     }
 
+    /// The same network with its parameters frozen: its forward passes use
+    /// detached views of the same weights, so a backward through it computes
+    /// gradients for its input but none for its parameters. The running
+    /// statistics are the same `Var`s and still move in training mode; the
+    /// parameters the original network trains are unchanged. EADER's
+    /// localizer phase runs the adversarial this way (its weight gradients
+    /// would be thrown away).
+    pub fn frozen(&self) -> Classifier {
+        let net = match &self.net {
+            Net::ResNet(net) => Net::ResNet(net.frozen()),
+            Net::Vgg(net) => Net::Vgg(net.frozen()),
+        };
+        Classifier {
+            arch: self.arch,
+            num_classes: self.num_classes,
+            net,
+            params: self.params.clone(),
+        }
+    }
+
     /// Which kind of head the network has (for the fast Grad-CAM path).
     pub fn head(&self) -> Head {
         let linear = match &self.net {
@@ -164,8 +184,8 @@ impl Classifier {
         };
         match linear {
             Some(fc) => Head::GapLinear {
-                weight: fc.weight.as_tensor().clone(),
-                bias: fc.bias.as_tensor().clone(),
+                weight: fc.weight(),
+                bias: fc.bias(),
             },
             None => Head::Other,
         }

@@ -189,7 +189,12 @@ impl<'a> Builder<'a> {
         } else {
             None
         };
-        Ok(Conv2d { weight, bias, cfg })
+        Ok(Conv2d {
+            weight,
+            bias,
+            cfg,
+            frozen: false,
+        })
     }
 
     pub(crate) fn batch_norm(&self, c: usize) -> Result<BatchNorm> {
@@ -200,6 +205,7 @@ impl<'a> Builder<'a> {
             running_var: self.get(&[c], "running_var", ParamKind::RunningVar)?,
             momentum: 0.1,
             eps: 1e-5,
+            frozen: false,
         })
     }
 
@@ -216,6 +222,7 @@ impl<'a> Builder<'a> {
         Ok(Linear {
             weight: self.get(&[c_out, c_in], "weight", wk)?,
             bias: self.get(&[c_out], "bias", bk)?,
+            frozen: false,
         })
     }
 }
@@ -226,16 +233,38 @@ pub(crate) struct Conv2d {
     weight: Var,
     bias: Option<Var>,
     cfg: ConvConfig,
+    frozen: bool,
 }
 
 impl Conv2d {
     pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let bias = self.bias.as_ref().map(|b| param(b, self.frozen));
         ops::conv2d(
             xs,
-            self.weight.as_tensor(),
-            self.bias.as_ref().map(|b| b.as_tensor()),
+            &param(&self.weight, self.frozen),
+            bias.as_ref(),
             self.cfg,
         )
+    }
+
+    /// The same layer with its parameters frozen (see [`param`]).
+    pub(crate) fn frozen(&self) -> Self {
+        Conv2d {
+            frozen: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// A parameter as a forward pass uses it: the `Var`'s own tensor, so that
+/// backward computes its gradient; or, in a frozen layer, a detached view of
+/// the same storage, so that backward skips it (e.g. the adversarial's
+/// weight gradients in the localizer phase, which nothing would use).
+fn param(var: &Var, frozen: bool) -> Tensor {
+    if frozen {
+        var.as_detached_tensor()
+    } else {
+        var.as_tensor().clone()
     }
 }
 
@@ -250,6 +279,7 @@ pub(crate) struct BatchNorm {
     running_var: Var,
     momentum: f64,
     eps: f64,
+    frozen: bool,
 }
 
 impl BatchNorm {
@@ -259,24 +289,22 @@ impl BatchNorm {
 
     /// [`Self::forward`] followed by a ReLU when `relu` (fused in one pass).
     pub(crate) fn forward_relu(&self, xs: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let (weight, bias) = (
+            param(&self.weight, self.frozen),
+            param(&self.bias, self.frozen),
+        );
         if !train {
             return ops::batch_norm_eval(
                 xs,
-                self.weight.as_tensor(),
-                self.bias.as_tensor(),
+                &weight,
+                &bias,
                 self.running_mean.as_tensor(),
                 self.running_var.as_tensor(),
                 self.eps,
                 relu,
             );
         }
-        let (ys, mean, var) = ops::batch_norm_train(
-            xs,
-            self.weight.as_tensor(),
-            self.bias.as_tensor(),
-            self.eps,
-            relu,
-        )?;
+        let (ys, mean, var) = ops::batch_norm_train(xs, &weight, &bias, self.eps, relu)?;
         let (n, _, h, w) = xs.dims4()?;
         let count = (n * h * w) as f64;
         let m = self.momentum;
@@ -287,17 +315,45 @@ impl BatchNorm {
         self.running_var.set(&new_var)?;
         Ok(ys)
     }
+
+    /// The same layer with its scale and shift frozen; the running statistics
+    /// are the same `Var`s and still move in training mode.
+    pub(crate) fn frozen(&self) -> Self {
+        BatchNorm {
+            frozen: true,
+            ..self.clone()
+        }
+    }
 }
 
 /// A linear layer; `weight: (C_out, C_in)`, `bias: (C_out,)`.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear {
-    pub(crate) weight: Var,
-    pub(crate) bias: Var,
+    weight: Var,
+    bias: Var,
+    frozen: bool,
 }
 
 impl Linear {
     pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        ops::linear(xs, self.weight.as_tensor(), Some(self.bias.as_tensor()))
+        ops::linear(xs, &self.weight(), Some(&self.bias()))
+    }
+
+    /// The weight `(C_out, C_in)` as the forward pass uses it.
+    pub(crate) fn weight(&self) -> Tensor {
+        param(&self.weight, self.frozen)
+    }
+
+    /// The bias `(C_out,)` as the forward pass uses it.
+    pub(crate) fn bias(&self) -> Tensor {
+        param(&self.bias, self.frozen)
+    }
+
+    /// The same layer with its parameters frozen.
+    pub(crate) fn frozen(&self) -> Self {
+        Linear {
+            frozen: true,
+            ..self.clone()
+        }
     }
 }

@@ -132,6 +132,20 @@ impl Block {
         };
         ops::add_relu(&ys, &identity)
     }
+
+    fn frozen(&self) -> Self {
+        Block {
+            convs: self
+                .convs
+                .iter()
+                .map(|(conv, bn)| (conv.frozen(), bn.frozen()))
+                .collect(),
+            downsample: self.downsample.as_ref().map(|d| Downsample {
+                conv: d.conv.frozen(),
+                bn: d.bn.frozen(),
+            }),
+        }
+    }
 }
 
 /// A ResNet trunk with its `fc` head.
@@ -223,5 +237,19 @@ impl ResNet {
     /// Features `(N, C, h, w)` to logits `(N, K)`: global average pool, `fc`.
     pub(crate) fn head(&self, features: &Tensor) -> Result<Tensor> {
         self.fc.forward(&ops::global_avg_pool(features)?)
+    }
+
+    /// The same network with every parameter frozen (running statistics shared).
+    pub(crate) fn frozen(&self) -> Self {
+        ResNet {
+            conv1: self.conv1.frozen(),
+            bn1: self.bn1.frozen(),
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| layer.iter().map(Block::frozen).collect())
+                .collect(),
+            fc: self.fc.frozen(),
+        }
     }
 }

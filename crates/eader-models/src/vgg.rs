@@ -124,4 +124,31 @@ impl Vgg {
             }
         }
     }
+
+    /// The same network with every parameter frozen.
+    pub(crate) fn frozen(&self) -> Self {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| match layer {
+                Layer::Conv(conv) => Layer::Conv(conv.frozen()),
+                Layer::Pool(cfg) => Layer::Pool(*cfg),
+            })
+            .collect();
+        let head = match &self.head {
+            VggHead::Linear(fc) => VggHead::Linear(fc.frozen()),
+            VggHead::Mlp {
+                fc1,
+                fc2,
+                fc3,
+                dropout,
+            } => VggHead::Mlp {
+                fc1: fc1.frozen(),
+                fc2: fc2.frozen(),
+                fc3: fc3.frozen(),
+                dropout: *dropout,
+            },
+        };
+        Vgg { layers, head }
+    }
 }

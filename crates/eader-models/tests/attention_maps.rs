@@ -149,3 +149,53 @@ fn empty_batches_give_no_maps_and_cam_needs_a_linear_head() {
     assert!("gradcam++".parse::<AttentionKind>().is_err());
     assert_eq!("cam".parse::<AttentionKind>().unwrap(), AttentionKind::Cam);
 }
+
+/// `Classifier::frozen` (the adversarial in the localizer phase): the same
+/// outputs and input gradient, no parameter gradients, and the running
+/// statistics still move in training mode.
+#[test]
+fn a_frozen_network_passes_gradients_to_its_input_only() {
+    for arch in [Architecture::Resnet18, Architecture::DeeplabLargefov] {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = Classifier::new(arch, 3, vb).unwrap();
+        let frozen = net.frozen();
+        let x = Var::from_tensor(&random("frozen input", &[2, 3, 32, 32])).unwrap();
+        let coef = random("frozen coef", &[2, 3]);
+        let run = |model: &Classifier| {
+            let y = model.forward(x.as_tensor(), false).unwrap();
+            let grads = (&y * &coef).unwrap().sum_all().unwrap().backward().unwrap();
+            (y, grads)
+        };
+        let (y_live, g_live) = run(&net);
+        let (y_frozen, g_frozen) = run(&frozen);
+        assert_close("logits", &y_frozen, &y_live, 0.0);
+        assert_close(
+            "input gradient",
+            g_frozen.get(&x).expect("input gradient (frozen)"),
+            g_live.get(&x).expect("input gradient"),
+            0.0,
+        );
+        for (name, var) in net.trainable() {
+            assert!(g_live.get(&var).is_some(), "{arch:?} {name}: live gradient");
+            assert!(g_frozen.get(&var).is_none(), "{arch:?} {name}: frozen");
+        }
+        if arch == Architecture::Resnet18 {
+            let stat = |m: &Classifier| {
+                let p = m.params().iter().find(|p| p.name == "bn1.running_mean");
+                p.expect("bn1.running_mean")
+                    .var
+                    .as_tensor()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            let before = stat(&net);
+            frozen.forward(x.as_tensor(), true).unwrap();
+            assert_ne!(
+                stat(&net),
+                before,
+                "the frozen copy moves the shared statistics"
+            );
+        }
+    }
+}

@@ -10,7 +10,8 @@
 //!
 //! - Localizer phase: `loss = BCE + beta * mean(g) + alpha * am`; one backward
 //!   pass carries the gradient of `am` through the adversarial and the mask
-//!   into the localizer; only the localizer's optimizer steps.
+//!   into the localizer; only the localizer's optimizer steps (the adversarial
+//!   runs frozen, `Classifier::frozen`: its weight gradients are not computed).
 //! - Adversarial phase: the localizer's outputs are detached before the maps
 //!   are built, so no graph reaches the localizer; `loss = BCE(adversarial on
 //!   erased images, the images' full labels)`; only the adversarial steps.
@@ -250,6 +251,16 @@ pub fn train_step(
     cfg: &StepConfig,
 ) -> Result<StepOutput> {
     let detach = phase == Phase::Adversarial;
+    // The localizer phase steps the localizer alone: the adversarial runs frozen, so the
+    // backward computes the gradient through it but not its weight gradients.
+    let frozen;
+    let eraser = match (phase, eraser) {
+        (Phase::Localizer, Eraser::Adversarial(adv)) => {
+            frozen = adv.frozen();
+            Eraser::Adversarial(&frozen)
+        }
+        _ => eraser,
+    };
     let fwd = forward(localizer, eraser, images, labels, cfg, detach, true)?;
     let mut out = StepOutput {
         phase,
