@@ -2,9 +2,9 @@
 //! batch norm in training mode with the ReLU fused, padded max pool, residual
 //! add + ReLU, global average pool, a 20-way linear head) built directly from
 //! this crate's ops with random weights, forward and forward+backward, with
-//! the fast kernels on and (for ResNet-18) off. `benches/torch_resnet.py`
-//! measures torchvision's models on the same work; run both back to back and
-//! compare images per second.
+//! the fast kernels on and (for ResNet-18) off. `benches/resnet_table.py`
+//! runs it beside torchvision's models on the same work, alternately, and
+//! prints the table.
 //!
 //! `cargo bench -p eader-kernels --bench resnet` (`-- resnet50` for a subset).
 

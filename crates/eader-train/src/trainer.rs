@@ -672,10 +672,6 @@ impl Trainer {
         }
     }
 
-    fn eraser(&self) -> Eraser<'_> {
-        Eraser::new(self.adversarial(), self.config.share_weights)
-    }
-
     /// Trains until the last epoch or a stop request; see [`Outcome`].
     pub fn run(&mut self, observer: &mut dyn Observer) -> Result<Outcome> {
         let per_epoch = self.train.len();
@@ -846,55 +842,46 @@ impl Trainer {
     }
 
     /// Visual samples of the first `visual_samples` validation images into
-    /// `visuals/epoch-NNN/`: per image the coloured segmentation map, and per
-    /// ground-truth class the heatmap, its overlay, the soft mask and the
-    /// erased image.
+    /// `visuals/epoch-NNN/`: the files of [`visuals::ImageVisuals`] (the
+    /// image, per ground-truth class the heatmap over the image, the raw
+    /// heatmap, the soft mask and the erased image, and the segmentation),
+    /// the same files as `eader evaluate --save-visuals`.
     fn write_visuals(&self, epoch: usize) -> Result<()> {
         let dir = self.dir.join(VISUALS_DIR).join(format!("epoch-{epoch:03}"));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let cfg = self.step_config();
         let names = self.val.dataset().classes().with_background();
-        let palette = eader_dataset::voc_palette();
         let mut written = 0;
         for batch in self.val.epoch(0) {
             if written >= self.config.visual_samples {
                 break;
             }
             let batch = batch?;
+            // The maps alone: masks and erased images are drawn from them on the host.
             let fwd = forward(
                 &self.localizer.model,
-                self.eraser(),
+                Eraser::None,
                 &batch.images,
                 &batch.labels,
                 &cfg,
                 true,
                 false,
             )?;
-            let (masks, erased) = match (&fwd.masks, &fwd.erased) {
-                (Some(m), Some(e)) => (m.clone(), e.clone()),
-                _ if fwd.pairs.is_empty() => continue,
-                _ => eader_erasing::mask_and_erase(
-                    &fwd.maps,
-                    &fwd.pairs.select(&batch.images)?,
-                    cfg.omega,
-                    cfg.sigma,
-                )?,
-            };
             let (_, _, h, w) = batch.images.dims4()?;
-            let (wu, hu) = (w as u32, h as u32);
-            let maps: Vec<Vec<f32>> = fwd.maps.flatten_from(1)?.to_vec2()?;
-            let masks: Vec<Vec<f32>> = masks.flatten_from(1)?.to_vec2()?;
-            let erased: Vec<Vec<f32>> = erased.flatten_from(1)?.to_vec2()?;
+            let plane = h * w;
+            let maps = fwd.maps.flatten_all()?.to_vec1::<f32>()?;
             let images: Vec<Vec<f32>> = batch.images.flatten_from(1)?.to_vec2()?;
             for (i, id) in batch.ids.iter().enumerate() {
                 if written >= self.config.visual_samples {
                     break;
                 }
-                let image = visuals::denormalize(&images[i], wu, hu)?;
                 let pairs: Vec<usize> = (0..fwd.pairs.len())
                     .filter(|&p| fwd.pairs.image[p] == i)
                     .collect();
-                let refs: Vec<&[f32]> = pairs.iter().map(|&p| maps[p].as_slice()).collect();
+                let refs: Vec<&[f32]> = pairs
+                    .iter()
+                    .map(|&p| &maps[p * plane..(p + 1) * plane])
+                    .collect();
                 let classes: Vec<usize> = pairs.iter().map(|&p| fwd.pairs.class[p]).collect();
                 let prediction = crate::segmentation::segmentation_map(
                     &refs,
@@ -904,23 +891,24 @@ impl Trainer {
                     self.config.segmentation_map_threshold as f32,
                 )
                 .map_err(|m| Error::option("segmentation-map-threshold", m))?;
-                visuals::save_png(&image, &dir.join(format!("{id}_image.png")))?;
-                let seg = visuals::color_labels(&prediction, wu, hu, &palette, Some(&image))?;
-                visuals::save_png(&seg, &dir.join(format!("{id}_segmentation.png")))?;
-                for &p in &pairs {
-                    let class = names
-                        .get(fwd.pairs.class[p] + 1)
-                        .cloned()
-                        .unwrap_or_else(|| format!("class{}", fwd.pairs.class[p]));
-                    let stem = dir.join(format!("{id}_{class}"));
-                    let path = |kind: &str| PathBuf::from(format!("{}_{kind}.png", stem.display()));
-                    visuals::save_png(&visuals::heatmap(&maps[p], wu, hu)?, &path("heatmap"))?;
-                    visuals::save_png(
-                        &visuals::heatmap_overlay(&image, &maps[p])?,
-                        &path("overlay"),
-                    )?;
-                    visuals::save_png(&visuals::heatmap(&masks[p], wu, hu)?, &path("mask"))?;
-                    visuals::save_png(&visuals::denormalize(&erased[p], wu, hu)?, &path("erased"))?;
+                let class_names: Vec<&str> = classes
+                    .iter()
+                    .map(|&c| names.get(c + 1).map_or("class", String::as_str))
+                    .collect();
+                let image_maps: Vec<f32> = refs.concat();
+                let visuals = visuals::ImageVisuals {
+                    id,
+                    image: &images[i],
+                    width: w,
+                    height: h,
+                    maps: &image_maps,
+                    class_names: &class_names,
+                    prediction: &prediction,
+                    omega: cfg.omega,
+                    sigma: cfg.sigma,
+                };
+                for (name, image) in visuals.render()? {
+                    visuals::save_png(&image, &dir.join(name))?;
                 }
                 written += 1;
             }

@@ -1,5 +1,7 @@
 //! Visual outputs: heatmaps (jet colour map), heatmap overlays, erased images
-//! and palette-coloured segmentation maps, as RGB images ready for PNG.
+//! and palette-coloured segmentation maps, as RGB images ready for PNG, and
+//! [`ImageVisuals`], the one set of files per image that training and
+//! `eader evaluate --save-visuals` both write.
 //!
 //! The reference writes `plt.cm.jet_r(g)` through OpenCV, which reads the RGB
 //! triplets as BGR; since jet's red and blue channels mirror each other
@@ -136,6 +138,123 @@ pub fn color_labels(
                 img.dimensions()
             ),
         )),
+    }
+}
+
+/// A class name made safe for file names (letters, digits, `-`, `_`).
+pub fn file_safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}
+
+/// The soft mask `sigmoid(omega (g - sigma))` of one map `(H, W)`, per pixel
+/// (the formula of `eader_erasing::soft_mask`, on the host).
+pub fn soft_mask_host(map: &[f32], omega: f64, sigma: f64) -> Vec<f32> {
+    map.iter()
+        .map(|&g| (1.0 / (1.0 + (-(omega * (g as f64 - sigma))).exp())) as f32)
+        .collect()
+}
+
+/// `x * (1 - m)` for a `(C, H, W)` image and a mask `(H, W)`.
+pub fn erase_host(image: &[f32], mask: &[f32]) -> Vec<f32> {
+    let plane = mask.len().max(1);
+    image
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x * (1.0 - mask[i % plane]))
+        .collect()
+}
+
+/// One image's visual files, as training writes them every few epochs and
+/// `eader evaluate --save-visuals` writes them: `<id>_image.png`; per map
+/// `<id>_<class>_heatmap.png` (jet over the image), `<id>_<class>_heatmap_raw.png`,
+/// `<id>_<class>_mask.png` (the soft mask in jet) and `<id>_<class>_erased.png`
+/// (the image times `1 - mask`); `<id>_segmentation.png` (`0.3 image +
+/// 0.7 colours`) and `<id>_segmentation_raw.png`. Class names are made
+/// file-safe.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageVisuals<'a> {
+    /// Image id (the files' first part).
+    pub id: &'a str,
+    /// The normalised image `(3, H, W)`.
+    pub image: &'a [f32],
+    /// Width of the image.
+    pub width: usize,
+    /// Height of the image.
+    pub height: usize,
+    /// The normalised maps `(P, H, W)`, in `[0, 1]`.
+    pub maps: &'a [f32],
+    /// The class name of each map (P of them).
+    pub class_names: &'a [&'a str],
+    /// The segmentation `(H, W)` in VOC labels (0 background, class + 1).
+    pub prediction: &'a [u8],
+    /// Steepness of the soft mask.
+    pub omega: f64,
+    /// Threshold of the soft mask.
+    pub sigma: f64,
+}
+
+/// The per-map files of [`ImageVisuals`], in the order it renders them.
+const MAP_FILES: [&str; 4] = ["heatmap", "heatmap_raw", "mask", "erased"];
+
+impl ImageVisuals<'_> {
+    /// The file names [`Self::render`] gives for image `id` with maps of `class_names`.
+    pub fn file_names(id: &str, class_names: &[&str]) -> Vec<String> {
+        let mut names = vec![format!("{id}_image.png")];
+        for class in class_names {
+            let class = file_safe(class);
+            names.extend(MAP_FILES.iter().map(|k| format!("{id}_{class}_{k}.png")));
+        }
+        names.push(format!("{id}_segmentation.png"));
+        names.push(format!("{id}_segmentation_raw.png"));
+        names
+    }
+
+    /// Every image with its file name (the order of [`Self::file_names`]).
+    pub fn render(&self) -> Result<Vec<(String, RgbImage)>> {
+        let (w, h) = (self.width as u32, self.height as u32);
+        let plane = self.width * self.height;
+        if self.maps.len() != self.class_names.len() * plane {
+            return Err(Error::option(
+                "visuals",
+                format!(
+                    "image {}: {} map values for {} classes of {}x{}",
+                    self.id,
+                    self.maps.len(),
+                    self.class_names.len(),
+                    self.width,
+                    self.height
+                ),
+            ));
+        }
+        let rgb = denormalize(self.image, w, h)?;
+        let mut images = vec![rgb.clone()];
+        for map in self.maps.chunks(plane.max(1)) {
+            let mask = soft_mask_host(map, self.omega, self.sigma);
+            let erased = erase_host(self.image, &mask);
+            images.push(heatmap_overlay(&rgb, map)?);
+            images.push(heatmap(map, w, h)?);
+            images.push(heatmap(&mask, w, h)?);
+            images.push(denormalize(&erased, w, h)?);
+        }
+        let palette = eader_dataset::voc_palette();
+        images.push(color_labels(self.prediction, w, h, &palette, Some(&rgb))?);
+        images.push(color_labels(self.prediction, w, h, &palette, None)?);
+        let names = Self::file_names(self.id, self.class_names);
+        Ok(names.into_iter().zip(images).collect())
     }
 }
 

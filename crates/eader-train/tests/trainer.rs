@@ -126,11 +126,19 @@ fn trains_without_adversarial_with_adversarial_and_with_shared_weights() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(visuals.iter().any(|f| f.ends_with("_erased.png")), "{name}");
-        assert!(
-            visuals.iter().any(|f| f.ends_with("_overlay.png")),
-            "{name}"
-        );
+        for kind in [
+            "_image",
+            "_heatmap",
+            "_heatmap_raw",
+            "_mask",
+            "_erased",
+            "_segmentation",
+        ] {
+            assert!(
+                visuals.iter().any(|f| f.ends_with(&format!("{kind}.png"))),
+                "{name}: no {kind}.png"
+            );
+        }
         let steps = steps(&dir);
         assert_eq!(
             steps.len(),

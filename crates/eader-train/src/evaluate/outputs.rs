@@ -8,10 +8,10 @@
 //!   float32, the normalised per-class maps in `[0, 1]`, and `classes` `(P,)`
 //!   int64, their 0-based foreground class indices (segmentation label =
 //!   index + 1), ascending. Written with candle's npy/npz support.
-//! - visuals: `<dir>/<id>_<class>_heatmap.png` (jet heatmap over the image),
-//!   `<id>_<class>_heatmap_raw.png`, `<id>_<class>_erased.png` (the image
-//!   times `1 - sigmoid(omega (g - sigma))`), `<id>_segmentation.png`
-//!   (`0.3 image + 0.7 colours`) and `<id>_segmentation_raw.png`.
+//! - visuals: the files of [`crate::visuals::ImageVisuals`] (the image, per
+//!   class the heatmap over the image, the raw heatmap, the soft mask and the
+//!   erased image, and the segmentation over the image and raw), as training
+//!   writes them.
 //!
 //! Every file is written to `<name>.tmp` and renamed into place, so a file
 //! that exists is complete; an image whose files all exist is complete and
@@ -20,11 +20,12 @@
 use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor};
-use eader_dataset::{voc_palette, LabelMap};
+use eader_dataset::LabelMap;
 use image::RgbImage;
 
 use crate::error::{Error, Result};
-use crate::visuals::{color_labels, denormalize, heatmap, heatmap_overlay};
+pub use crate::visuals::file_safe;
+use crate::visuals::ImageVisuals;
 
 /// What to do with output folders that already hold files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,22 +80,13 @@ pub struct VisualStyle {
     pub class_names: Vec<String>,
 }
 
-/// A class name made safe for file names (letters, digits, `-`, `_`).
-pub fn file_safe(name: &str) -> String {
-    let s: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        "_".into()
-    } else {
-        s
+impl VisualStyle {
+    /// The names of `classes` (0-based foreground indices), `class` past the list.
+    fn names_of(&self, classes: &[usize]) -> Vec<&str> {
+        classes
+            .iter()
+            .map(|&c| self.class_names.get(c).map_or("class", String::as_str))
+            .collect()
     }
 }
 
@@ -185,24 +177,6 @@ pub fn read_maps(path: &Path, width: usize, height: usize) -> Result<(Vec<usize>
     Ok((classes, maps))
 }
 
-/// `x * (1 - sigmoid(omega (g - sigma)))` per pixel, on a normalised
-/// `(3, H, W)` image and one map `(H, W)`.
-pub fn erase_host(image: &[f32], map: &[f32], omega: f64, sigma: f64) -> Vec<f32> {
-    let plane = map.len();
-    let keep: Vec<f32> = map
-        .iter()
-        .map(|&g| {
-            let m = 1.0 / (1.0 + (-(omega * (g as f64 - sigma))).exp());
-            (1.0 - m) as f32
-        })
-        .collect();
-    image
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| x * keep[i % plane])
-        .collect()
-}
-
 impl SaveDirs {
     /// Whether no output is asked for.
     pub fn is_empty(&self) -> bool {
@@ -275,14 +249,12 @@ impl SaveDirs {
             .chain(self.maps_path(id))
             .collect();
         if let Some(dir) = &self.visuals {
-            for &c in classes {
-                let name = file_safe(style.class_names.get(c).map_or("class", String::as_str));
-                for kind in ["heatmap", "heatmap_raw", "erased"] {
-                    out.push(dir.join(format!("{id}_{name}_{kind}.png")));
-                }
-            }
-            out.push(dir.join(format!("{id}_segmentation.png")));
-            out.push(dir.join(format!("{id}_segmentation_raw.png")));
+            let names = style.names_of(classes);
+            out.extend(
+                ImageVisuals::file_names(id, &names)
+                    .into_iter()
+                    .map(|f| dir.join(f)),
+            );
         }
         out
     }
@@ -325,40 +297,22 @@ impl SaveDirs {
                     format!("image {}: visuals need the image", out.id),
                 ));
             };
-            let (wu, hu) = (w as u32, h as u32);
-            let rgb = denormalize(chw, wu, hu)?;
-            let save = |name: String, img: &RgbImage| -> Result<()> {
-                let path = dir.join(name);
-                write_file_atomic(&path, &png_bytes(img, &path)?)
+            let names = style.names_of(out.classes);
+            let visuals = ImageVisuals {
+                id: out.id,
+                image: chw,
+                width: w,
+                height: h,
+                maps: out.maps,
+                class_names: &names,
+                prediction: out.prediction,
+                omega: style.omega,
+                sigma: style.sigma,
             };
-            for (i, &c) in out.classes.iter().enumerate() {
-                let map = &out.maps[i * plane..(i + 1) * plane];
-                let name = file_safe(style.class_names.get(c).map_or("class", String::as_str));
-                let id = out.id;
-                save(
-                    format!("{id}_{name}_heatmap.png"),
-                    &heatmap_overlay(&rgb, map)?,
-                )?;
-                save(
-                    format!("{id}_{name}_heatmap_raw.png"),
-                    &heatmap(map, wu, hu)?,
-                )?;
-                let erased = erase_host(chw, map, style.omega, style.sigma);
-                save(
-                    format!("{id}_{name}_erased.png"),
-                    &denormalize(&erased, wu, hu)?,
-                )?;
+            for (name, img) in visuals.render()? {
+                let path = dir.join(name);
+                write_file_atomic(&path, &png_bytes(&img, &path)?)?;
             }
-            let palette = voc_palette();
-            let id = out.id;
-            save(
-                format!("{id}_segmentation.png"),
-                &color_labels(out.prediction, wu, hu, &palette, Some(&rgb))?,
-            )?;
-            save(
-                format!("{id}_segmentation_raw.png"),
-                &color_labels(out.prediction, wu, hu, &palette, None)?,
-            )?;
         }
         Ok(())
     }
@@ -403,8 +357,10 @@ mod tests {
         save.write(&out, &style()).unwrap();
         assert!(save.complete("im1", &classes, &style()));
         let files = save.expected_files("im1", &classes, &style());
-        assert_eq!(files.len(), 2 + 3 * 2 + 2);
+        // Prediction, maps, the image, 4 files per class, 2 segmentations.
+        assert_eq!(files.len(), 2 + 1 + 4 * 2 + 2);
         assert!(files.iter().any(|p| p.ends_with("im1_a_b_erased.png")));
+        assert!(files.iter().any(|p| p.ends_with("im1_a_b_mask.png")));
         // The prediction reads back with its labels intact.
         let back = eader_dataset::read_label_png(&save.prediction_path("im1").unwrap()).unwrap();
         assert_eq!((back.width, back.height), (4, 2));
@@ -443,9 +399,10 @@ mod tests {
 
     #[test]
     fn erasing_on_the_host_follows_the_soft_mask() {
+        use crate::visuals::{erase_host, soft_mask_host};
         let image = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
         let map = [0.0f32, 1.0];
-        let e = erase_host(&image, &map, 100.0, 0.5);
+        let e = erase_host(&image, &soft_mask_host(&map, 100.0, 0.5));
         // g = 0 keeps the pixel, g = 1 erases it.
         assert!((e[0] - 1.0).abs() < 1e-6 && e[1].abs() < 1e-6);
         assert!((e[4] - 5.0).abs() < 1e-6 && e[5].abs() < 1e-6);
