@@ -12,31 +12,21 @@ use eader_models::Classifier;
 use eader_train::evaluate::outputs::file_safe;
 use eader_train::evaluate::sweep::SweepScores;
 use eader_train::evaluate::{
-    evaluate_split, load_localizer_checkpoint, load_weights, merge_thresholds, parse_thresholds,
-    EvalReport, EvalSettings, Existing, LabelSource, MapConfig, Protocol, ProtocolCard, SaveDirs,
-    VisualStyle,
+    evaluate_split, merge_thresholds, parse_thresholds, EvalReport, EvalSettings, Existing,
+    LabelSource, MapConfig, Protocol, ProtocolCard, SaveDirs, VisualStyle,
 };
 use eader_train::{AttentionType, DeviceChoice, TrainConfig};
+
+use crate::localizer::{Localizer, LocalizerArgs};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 /// Options of `eader evaluate`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct EvaluateArgs {
-    /// Checkpoint: a checkpoint folder, its state.json or weights.safetensors, or an experiment folder
-    #[arg(long, value_name = "PATH")]
-    pub checkpoint: Option<PathBuf>,
-    /// Localizer architecture of --weights-localizer (instead of --checkpoint)
-    #[arg(
-        long,
-        value_name = "ARCH",
-        requires = "weights_localizer",
-        conflicts_with = "checkpoint"
-    )]
-    pub localizer_model: Option<String>,
-    /// Safetensors with the localizer's weights (torchvision names, K-class head)
-    #[arg(long, value_name = "FILE", requires = "localizer_model")]
-    pub weights_localizer: Option<PathBuf>,
+    /// The localizer: a checkpoint, or an architecture and a weights file.
+    #[command(flatten)]
+    pub localizer: LocalizerArgs,
 
     /// Dataset root in VOC layout [default: the checkpoint's, else the demo dataset]
     #[arg(long, value_name = "DIR")]
@@ -154,40 +144,31 @@ struct Source {
 }
 
 fn load_source(args: &EvaluateArgs, device: &Device) -> anyhow::Result<Source> {
-    if let Some(path) = &args.checkpoint {
-        let loaded = load_localizer_checkpoint(path, device)?;
-        let experiment_dir = if loaded.dir.file_name().is_some_and(|n| n == "checkpoint") {
-            loaded.dir.parent().map(Path::to_path_buf)
-        } else {
-            Some(loaded.dir.clone())
-        };
-        return Ok(Source {
+    let Localizer { model, path, run } = args.localizer.load(device)?;
+    Ok(match run {
+        Some((config, epoch)) => Source {
             description: format!(
-                "{} {} epoch {}",
-                loaded.config.localizer_model,
-                loaded.dir.display(),
-                loaded.epoch
+                "{} {} epoch {epoch}",
+                config.localizer_model,
+                path.display()
             ),
-            model: loaded.model,
-            config: loaded.config,
-            experiment_dir,
-        });
-    }
-    let (Some(arch), Some(weights)) = (&args.localizer_model, &args.weights_localizer) else {
-        bail!("give --checkpoint PATH, or --localizer-model ARCH with --weights-localizer FILE");
-    };
-    let arch: eader_models::Architecture = arch
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--localizer-model: {e}"))?;
-    let model = load_weights(arch, weights, device)?;
-    Ok(Source {
-        description: format!("{arch} {}", weights.display()),
-        model,
-        config: TrainConfig {
-            localizer_model: arch.to_string(),
-            ..TrainConfig::default()
+            experiment_dir: if path.file_name().is_some_and(|n| n == "checkpoint") {
+                path.parent().map(Path::to_path_buf)
+            } else {
+                Some(path)
+            },
+            model,
+            config,
         },
-        experiment_dir: None,
+        None => Source {
+            description: format!("{} {}", model.arch(), path.display()),
+            config: TrainConfig {
+                localizer_model: model.arch().to_string(),
+                ..TrainConfig::default()
+            },
+            model,
+            experiment_dir: None,
+        },
     })
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use eader_dataset::demo::DemoConfig;
 use eader_dataset::{voc_palette, ClassList, VocDataset, VOC_CLASSES};
 use eader_train::evaluate::outputs::{file_safe, png_bytes, write_file_atomic, write_prediction};
-use eader_train::evaluate::{load_localizer_checkpoint, load_weights, MapConfig};
+use eader_train::evaluate::MapConfig;
 use eader_train::infer::{collect_images, infer_image, load_image, InferConfig};
 use eader_train::visuals::{color_labels, heatmap_overlay};
 use eader_train::{AttentionType, DeviceChoice, TrainConfig};
@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::evaluate::{device, progress_bar, set_threads};
+use crate::localizer::LocalizerArgs;
 
 /// Options of `eader infer`.
 #[derive(Debug, Clone, Default, Args)]
@@ -24,20 +25,9 @@ pub struct InferArgs {
     /// Images or folders of images (.jpg, .jpeg, .png)
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// Checkpoint: a checkpoint folder, its state.json or weights.safetensors, or an experiment folder
-    #[arg(long, value_name = "PATH")]
-    pub checkpoint: Option<PathBuf>,
-    /// Localizer architecture of --weights-localizer (instead of --checkpoint)
-    #[arg(
-        long,
-        value_name = "ARCH",
-        requires = "weights_localizer",
-        conflicts_with = "checkpoint"
-    )]
-    pub localizer_model: Option<String>,
-    /// Safetensors with the localizer's weights (torchvision names, K-class head)
-    #[arg(long, value_name = "FILE", requires = "localizer_model")]
-    pub weights_localizer: Option<PathBuf>,
+    /// The localizer: a checkpoint, or an architecture and a weights file.
+    #[command(flatten)]
+    pub localizer: LocalizerArgs,
     /// Folder for predictions.json and the PNGs
     #[arg(long, value_name = "DIR")]
     pub output_dir: PathBuf,
@@ -149,25 +139,8 @@ pub fn run(args: &InferArgs) -> anyhow::Result<()> {
         );
     }
     let device = device(args.device.unwrap_or_default())?;
-    let (model, config) = match (
-        &args.checkpoint,
-        &args.localizer_model,
-        &args.weights_localizer,
-    ) {
-        (Some(path), _, _) => {
-            let loaded = load_localizer_checkpoint(path, &device)?;
-            (loaded.model, Some(loaded.config))
-        }
-        (None, Some(arch), Some(weights)) => {
-            let arch: eader_models::Architecture = arch
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--localizer-model: {e}"))?;
-            (load_weights(arch, weights, &device)?, None)
-        }
-        _ => {
-            bail!("give --checkpoint PATH, or --localizer-model ARCH with --weights-localizer FILE")
-        }
-    };
+    let localizer = args.localizer.load(&device)?;
+    let (model, config) = (localizer.model, localizer.run.map(|(config, _)| config));
     let names = class_names(args, config.as_ref(), model.num_classes())?;
     let run_cfg = config.clone().unwrap_or_default();
     let cfg = InferConfig {

@@ -11,6 +11,7 @@ mod bench;
 mod evaluate;
 mod infer;
 mod inspect;
+mod localizer;
 mod progress;
 mod train;
 

@@ -1,0 +1,67 @@
+//! Where `eader evaluate` and `eader infer` take the localizer from: a
+//! checkpoint, or an architecture with a weights file.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use candle::Device;
+use clap::Args;
+use eader_models::{Architecture, Classifier};
+use eader_train::evaluate::{load_localizer_checkpoint, load_weights};
+use eader_train::TrainConfig;
+
+/// The localizer options shared by `eader evaluate` and `eader infer`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LocalizerArgs {
+    /// Checkpoint: a checkpoint folder, its state.json or weights.safetensors, or an experiment folder
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+    /// Localizer architecture of --weights-localizer (instead of --checkpoint)
+    #[arg(
+        long,
+        value_name = "ARCH",
+        requires = "weights_localizer",
+        conflicts_with = "checkpoint"
+    )]
+    pub localizer_model: Option<String>,
+    /// Safetensors with the localizer's weights (torchvision names, K-class head)
+    #[arg(long, value_name = "FILE", requires = "localizer_model")]
+    pub weights_localizer: Option<PathBuf>,
+}
+
+/// A loaded localizer and where it came from.
+pub struct Localizer {
+    /// The network.
+    pub model: Classifier,
+    /// The checkpoint folder, or the weights file.
+    pub path: PathBuf,
+    /// The run's configuration and last completed epoch, from a checkpoint.
+    pub run: Option<(TrainConfig, usize)>,
+}
+
+impl LocalizerArgs {
+    /// Loads the localizer the options designate onto `device`.
+    pub fn load(&self, device: &Device) -> anyhow::Result<Localizer> {
+        if let Some(path) = &self.checkpoint {
+            let loaded = load_localizer_checkpoint(path, device)?;
+            return Ok(Localizer {
+                model: loaded.model,
+                path: loaded.dir,
+                run: Some((loaded.config, loaded.epoch)),
+            });
+        }
+        let (Some(arch), Some(path)) = (&self.localizer_model, &self.weights_localizer) else {
+            bail!(
+                "give --checkpoint PATH, or --localizer-model ARCH with --weights-localizer FILE"
+            );
+        };
+        let arch: Architecture = arch
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--localizer-model: {e}"))?;
+        Ok(Localizer {
+            model: load_weights(arch, path, device)?,
+            path: path.clone(),
+            run: None,
+        })
+    }
+}
