@@ -20,13 +20,7 @@
 /// off glibc (musl, macOS, Windows), where nothing changes, or when
 /// `EADER_KEEP_FREED_MEMORY` is `0`, `false` or `off`.
 pub fn keep_freed_memory() -> bool {
-    let off = matches!(
-        std::env::var("EADER_KEEP_FREED_MEMORY")
-            .as_deref()
-            .map(str::trim),
-        Ok("0") | Ok("false") | Ok("off")
-    );
-    !off && apply()
+    !crate::switch::env_switched_off("EADER_KEEP_FREED_MEMORY") && apply()
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -28,12 +28,7 @@ pub fn fast_kernels_enabled() -> bool {
         ON => true,
         OFF => false,
         _ => {
-            let on = !matches!(
-                std::env::var("EADER_FAST_KERNELS")
-                    .as_deref()
-                    .map(str::trim),
-                Ok("0") | Ok("false") | Ok("off")
-            );
+            let on = !env_switched_off("EADER_FAST_KERNELS");
             // A concurrent `set_fast_kernels` wins over the environment.
             let _ = STATE.compare_exchange(
                 UNSET,
@@ -44,6 +39,15 @@ pub fn fast_kernels_enabled() -> bool {
             STATE.load(Ordering::Relaxed) == ON
         }
     }
+}
+
+/// Whether the environment variable `name` turns something off: `0`, `false`
+/// or `off` (surrounding spaces ignored); unset or anything else leaves it on.
+pub(crate) fn env_switched_off(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref().map(str::trim),
+        Ok("0") | Ok("false") | Ok("off")
+    )
 }
 
 /// Whether the fast path can run on `xs`: switch on, CPU tensor, `f32` or `f64`.

@@ -54,7 +54,9 @@ fn environment_variable_then_setter_select_the_path() {
 #[test]
 fn keep_freed_memory_applies_on_glibc() {
     let off = matches!(
-        std::env::var("EADER_KEEP_FREED_MEMORY").as_deref(),
+        std::env::var("EADER_KEEP_FREED_MEMORY")
+            .as_deref()
+            .map(str::trim),
         Ok("0") | Ok("false") | Ok("off")
     );
     assert_eq!(
