@@ -33,13 +33,13 @@ use crate::checkpoint::{
 };
 use crate::config::{ConfigOverrides, TrainConfig};
 use crate::error::{Error, Result};
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, ImageResult};
 use crate::guard::{check_finite, StopFlag};
 use crate::logging::{self, EpochRecord, JsonlLog, Record, StepRecord};
 use crate::optim::Optimizer;
 use crate::rng::TrainRng;
 use crate::schedule::{global_step, Phase, Schedule};
-use crate::step::{forward, train_step, Eraser, StepConfig, StepOutput};
+use crate::step::{train_step, Eraser, StepConfig, StepOutput};
 use crate::visuals;
 
 /// The effective configuration inside an experiment folder.
@@ -792,13 +792,28 @@ impl Trainer {
         let cfg = self.step_config();
         observer.validation_started(self.val.len());
         let started = Instant::now();
+        let every = self.config.visuals_every;
+        let visuals_epoch =
+            every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.epochs);
+        let samples = if visuals_epoch {
+            self.config.visual_samples
+        } else {
+            0
+        };
+        // The first validation images are kept for the visuals (drawn after the checks).
+        let mut kept = Vec::with_capacity(samples);
         let result = evaluate(
             &self.localizer.model,
             self.adversarial(),
             &self.val,
             &cfg,
             self.config.segmentation_map_threshold as f32,
-            |_| Ok(()),
+            |image| {
+                if kept.len() < samples {
+                    kept.push(image.clone());
+                }
+                Ok(())
+            },
         )?;
         let val_seconds = started.elapsed().as_secs_f64();
         check_finite(
@@ -807,9 +822,8 @@ impl Trainer {
             self.train.len(),
             self.global_step,
         )?;
-        let every = self.config.visuals_every;
-        if every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.epochs) {
-            self.write_visuals(epoch)?;
+        if visuals_epoch {
+            self.write_visuals(epoch, &kept)?;
         }
         let m = &result.metrics;
         let record = EpochRecord {
@@ -841,76 +855,35 @@ impl Trainer {
         Ok(())
     }
 
-    /// Visual samples of the first `visual_samples` validation images into
+    /// Visual samples of the first `visual_samples` validation images (kept
+    /// from the validation pass, no second forward) into
     /// `visuals/epoch-NNN/`: the files of [`visuals::ImageVisuals`] (the
     /// image, per ground-truth class the heatmap over the image, the raw
     /// heatmap, the soft mask and the erased image, and the segmentation),
     /// the same files as `eader evaluate --save-visuals`.
-    fn write_visuals(&self, epoch: usize) -> Result<()> {
+    fn write_visuals(&self, epoch: usize, images: &[ImageResult]) -> Result<()> {
         let dir = self.dir.join(VISUALS_DIR).join(format!("epoch-{epoch:03}"));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let cfg = self.step_config();
         let names = self.val.dataset().classes().with_background();
-        let mut written = 0;
-        for batch in self.val.epoch(0) {
-            if written >= self.config.visual_samples {
-                break;
-            }
-            let batch = batch?;
-            // The maps alone: masks and erased images are drawn from them on the host.
-            let fwd = forward(
-                &self.localizer.model,
-                Eraser::None,
-                &batch.images,
-                &batch.labels,
-                &cfg,
-                true,
-                false,
-            )?;
-            let (_, _, h, w) = batch.images.dims4()?;
-            let plane = h * w;
-            let maps = fwd.maps.flatten_all()?.to_vec1::<f32>()?;
-            let images: Vec<Vec<f32>> = batch.images.flatten_from(1)?.to_vec2()?;
-            for (i, id) in batch.ids.iter().enumerate() {
-                if written >= self.config.visual_samples {
-                    break;
-                }
-                let pairs: Vec<usize> = (0..fwd.pairs.len())
-                    .filter(|&p| fwd.pairs.image[p] == i)
-                    .collect();
-                let refs: Vec<&[f32]> = pairs
-                    .iter()
-                    .map(|&p| &maps[p * plane..(p + 1) * plane])
-                    .collect();
-                let classes: Vec<usize> = pairs.iter().map(|&p| fwd.pairs.class[p]).collect();
-                let prediction = crate::segmentation::segmentation_map(
-                    &refs,
-                    &classes,
-                    h,
-                    w,
-                    self.config.segmentation_map_threshold as f32,
-                )
-                .map_err(|m| Error::option("segmentation-map-threshold", m))?;
-                let class_names: Vec<&str> = classes
-                    .iter()
-                    .map(|&c| names.get(c + 1).map_or("class", String::as_str))
-                    .collect();
-                let image_maps: Vec<f32> = refs.concat();
-                let visuals = visuals::ImageVisuals {
-                    id,
-                    image: &images[i],
-                    width: w,
-                    height: h,
-                    maps: &image_maps,
-                    class_names: &class_names,
-                    prediction: &prediction,
-                    omega: cfg.omega,
-                    sigma: cfg.sigma,
-                };
-                for (name, image) in visuals.render()? {
-                    visuals::save_png(&image, &dir.join(name))?;
-                }
-                written += 1;
+        for img in images {
+            let class_names: Vec<&str> = img
+                .classes
+                .iter()
+                .map(|&c| names.get(c + 1).map_or("class", String::as_str))
+                .collect();
+            let visuals = visuals::ImageVisuals {
+                id: &img.id,
+                image: &img.image.flatten_all()?.to_vec1::<f32>()?,
+                width: img.width,
+                height: img.height,
+                maps: &img.maps.concat(),
+                class_names: &class_names,
+                prediction: &img.prediction,
+                omega: self.config.omega,
+                sigma: self.config.sigma,
+            };
+            for (name, image) in visuals.render()? {
+                visuals::save_png(&image, &dir.join(name))?;
             }
         }
         Ok(())

@@ -40,10 +40,12 @@ use crate::segmentation::segmentation_map;
 use crate::step::{forward, Eraser, StepConfig};
 
 /// One image's attention maps and segmentation map.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ImageResult {
     /// The image id.
     pub id: String,
+    /// The normalised input image `(3, H, W)`, a view of the batch on its device.
+    pub image: candle::Tensor,
     /// Width of the maps (the network input's).
     pub width: usize,
     /// Height of the maps.
@@ -144,6 +146,7 @@ pub fn evaluate(
             images += 1;
             on_image(&ImageResult {
                 id: batch.ids[i].clone(),
+                image: batch.images.get(i)?,
                 width,
                 height,
                 classes,
@@ -203,6 +206,7 @@ mod tests {
         let mut seen = Vec::new();
         let result = evaluate(&localizer, None, &loader, &cfg, 0.3, |img| {
             assert_eq!(img.maps.len(), img.classes.len());
+            assert_eq!(img.image.dims(), &[3, 64, 64]);
             assert_eq!(img.prediction.len(), 64 * 64);
             assert!(img
                 .prediction
