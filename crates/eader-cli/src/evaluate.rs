@@ -91,20 +91,37 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub resume: bool,
 
+    /// Device and CPU threads.
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--device` and `--threads`, shared by `eader evaluate`, `infer` and `inspect`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ComputeArgs {
     /// auto, cpu, cuda or cuda:N [default: auto]
     #[arg(long)]
     pub device: Option<DeviceChoice>,
     /// CPU threads [default: all cores]
     #[arg(long)]
     pub threads: Option<usize>,
-    /// No progress bar
-    #[arg(long)]
-    pub quiet: bool,
 }
 
-/// The device a choice designates (a clear error when CUDA is missing).
-pub fn device(choice: DeviceChoice) -> anyhow::Result<Device> {
-    Ok(eader_train::device::resolve(choice)?)
+impl ComputeArgs {
+    /// Sizes the CPU thread pool (see [`set_threads`]).
+    pub fn set_threads(&self) -> anyhow::Result<()> {
+        set_threads(self.threads)
+    }
+
+    /// The device `--device` designates (a clear error when CUDA is missing).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        Ok(eader_train::device::resolve(
+            self.device.unwrap_or_default(),
+        )?)
+    }
 }
 
 /// Sizes the global rayon pool (the CPU kernels') once.
@@ -208,8 +225,8 @@ struct MetricsFile<'a> {
 
 /// Runs `eader evaluate`.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
-    set_threads(args.threads)?;
-    let device = device(args.device.unwrap_or_default())?;
+    args.compute.set_threads()?;
+    let device = args.compute.device()?;
     let source = load_source(args, &device)?;
     let cfg = &source.config;
     let protocol = args.protocol;
@@ -321,7 +338,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         Existing::Refuse
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cores = args.threads.unwrap_or(cores);
+    let cores = args.compute.threads.unwrap_or(cores);
     let post_threads = (cores / 4).max(1);
     let settings = EvalSettings {
         maps,

@@ -12,11 +12,11 @@ use eader_train::evaluate::outputs::{file_safe, png_bytes, write_file_atomic, wr
 use eader_train::evaluate::MapConfig;
 use eader_train::infer::{collect_images, infer_image, load_image, InferConfig};
 use eader_train::visuals::{color_labels, heatmap_overlay};
-use eader_train::{AttentionType, DeviceChoice, TrainConfig};
+use eader_train::{AttentionType, TrainConfig};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::evaluate::{device, progress_bar, set_threads};
+use crate::evaluate::{progress_bar, ComputeArgs};
 use crate::localizer::LocalizerArgs;
 
 /// Options of `eader infer`.
@@ -52,12 +52,9 @@ pub struct InferArgs {
     /// Class names, one per line [default: the run's dataset's, the demo's or VOC's]
     #[arg(long, value_name = "FILE")]
     pub classes: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N [default: auto]
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
-    /// CPU threads [default: all cores]
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Device and CPU threads.
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
@@ -110,7 +107,7 @@ fn class_names(
 
 /// Runs `eader infer`.
 pub fn run(args: &InferArgs) -> anyhow::Result<()> {
-    set_threads(args.threads)?;
+    args.compute.set_threads()?;
     if !(0.0..=1.0).contains(&args.min_prob) {
         bail!("--min-prob: must lie in [0, 1], got {}", args.min_prob);
     }
@@ -138,7 +135,7 @@ pub fn run(args: &InferArgs) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let device = device(args.device.unwrap_or_default())?;
+    let device = args.compute.device()?;
     let localizer = args.localizer.load(&device)?;
     let (model, config) = (localizer.model, localizer.run.map(|(config, _)| config));
     let names = class_names(args, config.as_ref(), model.num_classes())?;

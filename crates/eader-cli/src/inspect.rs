@@ -9,9 +9,9 @@ use eader_models::Architecture;
 use eader_train::evaluate::load_weights;
 use eader_train::inspect::{inspect, read_batch, write_tensors};
 use eader_train::step::StepConfig;
-use eader_train::{AttentionType, DeviceChoice};
+use eader_train::AttentionType;
 
-use crate::evaluate::{device, set_threads};
+use crate::evaluate::ComputeArgs;
 
 /// Options of `eader inspect`.
 #[derive(Debug, Clone, Args)]
@@ -55,12 +55,9 @@ pub struct InspectArgs {
     /// Replace an existing output file
     #[arg(long)]
     pub overwrite: bool,
-    /// auto, cpu, cuda or cuda:N [default: auto]
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
-    /// CPU threads [default: all cores]
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Device and CPU threads.
+    #[command(flatten)]
+    pub compute: ComputeArgs,
 }
 
 fn arch(option: &str, name: &str) -> anyhow::Result<Architecture> {
@@ -76,8 +73,8 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    set_threads(args.threads)?;
-    let device = device(args.device.unwrap_or_default())?;
+    args.compute.set_threads()?;
+    let device = args.compute.device()?;
     let localizer = load_weights(
         arch("localizer-arch", &args.localizer_arch)?,
         &args.localizer_weights,
