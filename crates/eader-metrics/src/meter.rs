@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Mirrors the reference's `AverageMeter`: `update(value, n)` adds a value that
 /// stands for `n` samples (for example a batch-mean loss over `n` images).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AverageMeter {
     /// The last value given to [`AverageMeter::update`].
     pub value: f64,
@@ -38,6 +39,11 @@ impl AverageMeter {
         }
     }
 
+    /// Mean over all samples so far; `None` before the first update.
+    pub fn mean_if_any(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+
     /// Forgets everything.
     pub fn reset(&mut self) {
         *self = Self::default();
@@ -56,6 +62,8 @@ mod tests {
         m.update(4.0, 1);
         assert_eq!(m.value, 4.0);
         assert_eq!(m.count, 3);
+        assert_eq!(m.mean_if_any(), Some(m.mean()));
+        assert_eq!(AverageMeter::new().mean_if_any(), None);
         assert_eq!(m.sum, 6.0);
         assert_eq!(m.mean(), 2.0);
         m.reset();

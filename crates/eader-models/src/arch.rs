@@ -86,6 +86,16 @@ impl Architecture {
         }
     }
 
+    /// The torchvision name of the head's final weight `(classes, channels)`:
+    /// its rows are the number of classes of a saved network.
+    pub fn head_weight_name(self) -> &'static str {
+        match self {
+            Architecture::Vgg16 => "classifier.6.weight",
+            Architecture::DeeplabLargefov => "classifier.weight",
+            _ => "fc.weight",
+        }
+    }
+
     /// Whether the architecture is a ResNet (with BatchNorm).
     pub fn is_resnet(self) -> bool {
         !matches!(self, Architecture::Vgg16 | Architecture::DeeplabLargefov)

@@ -137,7 +137,7 @@ impl FromStr for AttentionKind {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s {
+        match s.trim().to_ascii_lowercase().as_str() {
             "cam" => Ok(AttentionKind::Cam),
             "gcam" | "gradcam" | "grad_cam" => Ok(AttentionKind::GradCam),
             _ => Err(bad_input(

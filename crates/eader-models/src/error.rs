@@ -71,6 +71,16 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A weights file does not hold a network of the architecture asked for.
+    #[error("{path}: does not hold a {arch} network: {reason}")]
+    WrongNetwork {
+        /// The weights file.
+        path: PathBuf,
+        /// The architecture asked for.
+        arch: crate::Architecture,
+        /// The first thing that does not fit.
+        reason: String,
+    },
     /// A file is not valid safetensors.
     #[error("{path}: not a valid safetensors file: {reason}")]
     Safetensors {

@@ -33,12 +33,52 @@ mod error;
 #[cfg(feature = "hub")]
 pub mod hub;
 mod layers;
+pub mod loss;
 pub mod ops;
 mod resnet;
 mod vgg;
 pub mod weights;
 
+/// Serde through the names (`Display` / `FromStr`), as configuration files spell them.
+#[cfg(feature = "serde")]
+mod serde_names {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    fn serialize<T: Display, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: serde::Deserializer<'de>,
+    {
+        let name = <String as serde::Deserialize>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+
+    macro_rules! by_name {
+        ($($t:ty),*) => {$(
+            impl serde::Serialize for $t {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    serialize(self, s)
+                }
+            }
+            impl<'de> serde::Deserialize<'de> for $t {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    deserialize(d)
+                }
+            }
+        )*};
+    }
+
+    by_name!(crate::Architecture, crate::AttentionKind);
+}
+
 pub use arch::Architecture;
+pub use attention::AttentionKind;
 pub use classifier::{Classifier, Head};
 pub use error::{Error, Result};
 pub use layers::{Param, ParamKind};

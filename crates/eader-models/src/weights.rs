@@ -15,7 +15,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle::{Device, Tensor};
+use candle::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
 
 use crate::arch::Architecture;
 use crate::classifier::Classifier;
@@ -201,17 +202,53 @@ pub fn state(model: &Classifier) -> BTreeMap<String, Tensor> {
         .collect()
 }
 
-/// Saves `model` to `path` as safetensors under torchvision's names; the
-/// file is written next to `path` then renamed, so a crash leaves no half file.
+/// Saves `model` to `path` as safetensors under torchvision's names, through
+/// `eader_fs::write_with` (a crash leaves no half file).
 pub fn save(model: &Classifier, path: &Path) -> Result<()> {
     let tensors: HashMap<String, Tensor> = state(model).into_iter().collect();
-    let tmp = path.with_extension("safetensors.tmp");
-    candle::safetensors::save(&tensors, &tmp).map_err(|e| Error::Safetensors {
-        path: tmp.clone(),
-        reason: e.to_string(),
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+    eader_fs::write_with(path, eader_fs::Durability::Renamed, |tmp| {
+        candle::safetensors::save(&tensors, tmp).map_err(std::io::Error::other)
     })
+    .map_err(|e| Error::Io {
+        path: e.path,
+        source: e.source,
+    })
+}
+
+/// Builds `arch` from named tensors (torchvision names, no prefix) read from
+/// `path` (named in errors), on `device`, in f32, loaded strictly. The class
+/// count is the number of rows of the head's weight
+/// ([`Architecture::head_weight_name`]); tensors of another network are an
+/// [`Error::WrongNetwork`] naming the first that does not fit.
+pub fn classifier_from_tensors(
+    arch: Architecture,
+    tensors: HashMap<String, Tensor>,
+    path: &Path,
+    device: &Device,
+) -> Result<Classifier> {
+    let wrong = |reason: String| Error::WrongNetwork {
+        path: path.to_path_buf(),
+        arch,
+        reason,
+    };
+    let head = arch.head_weight_name();
+    let num_classes = match tensors.get(head) {
+        Some(w) if w.rank() == 2 => w.dim(0)?,
+        Some(w) => {
+            return Err(wrong(format!(
+                "`{head}` has shape {:?}, expected (classes, channels)",
+                w.dims()
+            )))
+        }
+        None => return Err(wrong(format!("no tensor `{head}`"))),
+    };
+    let model = Classifier::new(arch, num_classes, VarBuilder::zeros(DType::F32, device))?;
+    load_tensors(&model, tensors, path, LoadMode::Strict).map_err(|e| wrong(e.to_string()))?;
+    Ok(model)
+}
+
+/// Loads a network of `arch` from a safetensors file with torchvision names
+/// and its own head (what [`save`] writes), its class count from the head.
+pub fn load_classifier(arch: Architecture, path: &Path, device: &Device) -> Result<Classifier> {
+    classifier_from_tensors(arch, read(path, device)?, path, device)
 }

@@ -238,3 +238,40 @@ fn seeded_initialisation_is_deterministic_and_torchvision_like() {
     assert!(a.trainable().iter().all(|(n, _)| !Classifier::is_buffer(n)));
     assert_eq!(a.trainable().len(), 62);
 }
+
+#[test]
+fn saved_networks_load_with_their_class_count_and_name_a_wrong_one() {
+    // The head weight every loader reads the class count from is the model's own.
+    for arch in [Architecture::Resnet18, Architecture::DeeplabLargefov] {
+        let m = Classifier::new(arch, 3, VarBuilder::zeros(DType::F32, &Device::Cpu)).unwrap();
+        assert!(m.head_names().iter().any(|n| n == arch.head_weight_name()));
+    }
+    assert_eq!(
+        Architecture::Vgg16.head_weight_name(),
+        "classifier.6.weight"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    let m = fresh(Architecture::Resnet18, 3);
+    m.init_seeded(4).unwrap();
+    weights::save(&m, &file).unwrap();
+    let back = weights::load_classifier(Architecture::Resnet18, &file, &Device::Cpu).unwrap();
+    assert_eq!(back.num_classes(), 3);
+    let x = images(1, 32, 32);
+    let (a, b) = (
+        m.forward(&x, false).unwrap(),
+        back.forward(&x, false).unwrap(),
+    );
+    assert_eq!(a.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
+    let err = weights::load_classifier(Architecture::Resnet50, &file, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("w.safetensors") && err.contains("does not hold a resnet50"),
+        "{err}"
+    );
+    let err = weights::load_classifier(Architecture::Vgg16, &file, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no tensor `classifier.6.weight`"), "{err}");
+}

@@ -8,18 +8,18 @@
 use std::time::Instant;
 
 use candle::{DType, Device, Tensor};
-use eader_models::Classifier;
+use eader_models::{Architecture, Classifier};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::AttentionType;
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::Phase;
 use crate::step::{forward, localizer_loss, train_step, Eraser, StepConfig};
-use crate::trainer::{architecture, seeded_network};
+use crate::trainer::seeded_network;
+use eader_models::AttentionKind;
 
 /// Classes of the synthetic batches (VOC's).
 pub const NUM_CLASSES: usize = 20;
@@ -28,9 +28,9 @@ pub const NUM_CLASSES: usize = 20;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchConfig {
     /// Localizer architecture.
-    pub localizer: String,
+    pub localizer: Architecture,
     /// Adversarial architecture (none: the localizer alone, or shared weights).
-    pub adversarial: Option<String>,
+    pub adversarial: Option<Architecture>,
     /// The localizer classifies its own erased images.
     pub share_weights: bool,
     /// Images per batch.
@@ -42,7 +42,7 @@ pub struct BenchConfig {
     /// Untimed steps per phase before timing.
     pub warmup: usize,
     /// CAM or Grad-CAM.
-    pub attention: AttentionType,
+    pub attention: AttentionKind,
 }
 
 /// Timings of one [`BenchConfig`] on one device.
@@ -88,10 +88,6 @@ pub struct DeviceComparison {
 
 /// Gradients by parameter name, flattened.
 type NamedGrads = Vec<(String, Vec<f32>)>;
-
-fn network(name: &str, option: &'static str, device: &Device, seed: u64) -> Result<Classifier> {
-    seeded_network(architecture(option, name)?, NUM_CLASSES, device, seed)
-}
 
 /// A batch of `batch` standard-normal images `(B, 3, R, R)` and labels with
 /// `1 + b mod 3` random positive classes for image `b`, drawn from `seed`.
@@ -153,9 +149,9 @@ pub fn bench_step(cfg: &BenchConfig, device: &Device, device_name: &str) -> Resu
     if cfg.steps == 0 {
         return Err(Error::option("steps", "must be at least 1"));
     }
-    let localizer = network(&cfg.localizer, "localizer-model", device, 0)?;
-    let adversarial = match &cfg.adversarial {
-        Some(name) => Some(network(name, "adversarial-model", device, 1)?),
+    let localizer = seeded_network(cfg.localizer, NUM_CLASSES, device, 0)?;
+    let adversarial = match cfg.adversarial {
+        Some(arch) => Some(seeded_network(arch, NUM_CLASSES, device, 1)?),
         None => None,
     };
     let mut opt_l = sgd(&localizer)?;
@@ -217,9 +213,9 @@ pub fn bench_step(cfg: &BenchConfig, device: &Device, device_name: &str) -> Resu
 /// the same initial weights and batch, and how far they differ.
 pub fn compare_devices(cfg: &BenchConfig, a: &Device, b: &Device) -> Result<DeviceComparison> {
     let run = |device: &Device| -> Result<(Vec<f64>, NamedGrads)> {
-        let localizer = network(&cfg.localizer, "localizer-model", device, 0)?;
-        let adversarial = match &cfg.adversarial {
-            Some(name) => Some(network(name, "adversarial-model", device, 1)?),
+        let localizer = seeded_network(cfg.localizer, NUM_CLASSES, device, 0)?;
+        let adversarial = match cfg.adversarial {
+            Some(arch) => Some(seeded_network(arch, NUM_CLASSES, device, 1)?),
             None => None,
         };
         let eraser = Eraser::new(adversarial.as_ref(), cfg.share_weights);
@@ -276,14 +272,14 @@ mod tests {
 
     fn tiny() -> BenchConfig {
         BenchConfig {
-            localizer: "resnet18".to_owned(),
-            adversarial: Some("resnet18".to_owned()),
+            localizer: Architecture::Resnet18,
+            adversarial: Some(Architecture::Resnet18),
             share_weights: false,
             batch_size: 3,
             resolution: 32,
             steps: 1,
             warmup: 0,
-            attention: AttentionType::Gcam,
+            attention: AttentionKind::GradCam,
         }
     }
 

@@ -7,7 +7,9 @@
 //!   safetensors metadata repeats the epoch and global step, so a weights file
 //!   and a state file from different saves are detected.
 //! - `state.json`: [`CheckpointState`], the effective config, the epoch, the
-//!   global step, the RNG state and the trainer's history.
+//!   global step and the trainer's history. (No generator state: every random
+//!   draw after the networks' initialisation is a function of the seed, the
+//!   epoch and the sample; files of earlier versions with an `rng` entry load.)
 //!
 //! Writing is atomic at the folder level: both files go to `checkpoint.tmp/`,
 //! are flushed to disk, then the previous `checkpoint/` becomes
@@ -20,12 +22,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor};
+use eader_fs::Durability;
+use eader_models::weights::{self, LoadMode};
+use eader_models::Classifier;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::rng::RngState;
+use crate::optim::Optimizer;
 
 /// Folder of the current checkpoint inside an experiment folder.
 pub const CHECKPOINT_DIR: &str = "checkpoint";
@@ -44,6 +48,51 @@ pub const LOCALIZER_OPTIMIZER_PREFIX: &str = "localizer_optimizer.";
 /// Prefix of the adversarial optimizer's state.
 pub const ADVERSARIAL_OPTIMIZER_PREFIX: &str = "adversarial_optimizer.";
 
+/// Which network of a run a checkpoint's tensors belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The localizer (always present).
+    Localizer,
+    /// The adversarial (when the run has one).
+    Adversarial,
+}
+
+impl Role {
+    /// The prefix of the network's weights.
+    pub fn weights_prefix(self) -> &'static str {
+        match self {
+            Role::Localizer => LOCALIZER_PREFIX,
+            Role::Adversarial => ADVERSARIAL_PREFIX,
+        }
+    }
+
+    /// The prefix of its optimizer's state.
+    pub fn optimizer_prefix(self) -> &'static str {
+        match self {
+            Role::Localizer => LOCALIZER_OPTIMIZER_PREFIX,
+            Role::Adversarial => ADVERSARIAL_OPTIMIZER_PREFIX,
+        }
+    }
+}
+
+/// A network's tensors as a checkpoint stores them: its weights (parameters
+/// and BatchNorm statistics) and, when given, its optimizer's state, under
+/// `role`'s prefixes. The inverse is [`Checkpoint::restore`].
+pub fn pack(
+    role: Role,
+    model: &Classifier,
+    optimizer: Option<&Optimizer>,
+) -> Result<Vec<(String, Tensor)>> {
+    let mut out: Vec<(String, Tensor)> = weights::state(model)
+        .into_iter()
+        .map(|(name, t)| (format!("{}{name}", role.weights_prefix()), t))
+        .collect();
+    if let Some(opt) = optimizer {
+        out.extend(opt.state_tensors(role.optimizer_prefix())?);
+    }
+    Ok(out)
+}
+
 /// Everything but the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointState {
@@ -55,8 +104,6 @@ pub struct CheckpointState {
     pub global_step: u64,
     /// The run's effective configuration.
     pub config: TrainConfig,
-    /// The trainer's random generator.
-    pub rng: RngState,
     /// Trainer-defined history (per-epoch records), carried across resumes.
     #[serde(default)]
     pub history: serde_json::Value,
@@ -78,6 +125,81 @@ impl Checkpoint {
     pub fn tensors_with_prefix(&self, prefix: &str) -> HashMap<String, Tensor> {
         strip_prefix(&self.tensors, prefix)
     }
+
+    /// The architecture the run used for `role` (`None`: the run had no adversarial).
+    pub fn architecture(&self, role: Role) -> Option<eader_models::Architecture> {
+        match role {
+            Role::Localizer => Some(self.state.config.localizer_model),
+            Role::Adversarial => self.state.config.adversarial_model,
+        }
+    }
+
+    /// Loads `role`'s weights into `model` strictly and, when given, its
+    /// optimizer's state into `optimizer` (the inverse of [`pack`]).
+    pub fn restore(
+        &self,
+        role: Role,
+        model: &Classifier,
+        optimizer: Option<&mut Optimizer>,
+    ) -> Result<()> {
+        let file = self.path.join(WEIGHTS_FILE);
+        weights::load_tensors(
+            model,
+            self.tensors_with_prefix(role.weights_prefix()),
+            &file,
+            LoadMode::Strict,
+        )
+        .map_err(|e| Error::checkpoint(&self.path, e.to_string()))?;
+        match optimizer {
+            Some(opt) => opt.load_state(&self.tensors, role.optimizer_prefix()),
+            None => Ok(()),
+        }
+    }
+
+    /// `role`'s network built from the checkpoint (architecture from the
+    /// run's configuration, class count from the head), `None` when the run
+    /// had no adversarial.
+    pub fn classifier(&self, role: Role, device: &Device) -> Result<Option<Classifier>> {
+        let Some(arch) = self.architecture(role) else {
+            return Ok(None);
+        };
+        let file = self.path.join(WEIGHTS_FILE);
+        let model = weights::classifier_from_tensors(
+            arch,
+            self.tensors_with_prefix(role.weights_prefix()),
+            &file,
+            device,
+        )?;
+        Ok(Some(model))
+    }
+}
+
+/// A localizer loaded from a checkpoint, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedLocalizer {
+    /// The network (eval it with `train = false`).
+    pub model: Classifier,
+    /// The run's configuration.
+    pub config: TrainConfig,
+    /// The checkpoint folder it was read from.
+    pub dir: PathBuf,
+    /// The last completed epoch of the run.
+    pub epoch: usize,
+}
+
+/// Loads the localizer of the checkpoint `path` designates (see [`resolve`])
+/// onto `device`, with the run's configuration.
+pub fn load_localizer(path: &Path, device: &Device) -> Result<LoadedLocalizer> {
+    let ck = load(path, device)?;
+    let model = ck
+        .classifier(Role::Localizer, device)?
+        .ok_or_else(|| Error::checkpoint(&ck.path, "holds no localizer"))?;
+    Ok(LoadedLocalizer {
+        model,
+        config: ck.state.config,
+        dir: ck.path,
+        epoch: ck.state.epoch,
+    })
 }
 
 /// The tensors of `tensors` under `prefix`, with the prefix removed.
@@ -96,8 +218,8 @@ pub fn save(
     tensors: &[(String, Tensor)],
 ) -> Result<PathBuf> {
     let final_dir = experiment_dir.join(CHECKPOINT_DIR);
-    let tmp_dir = fsutil::with_suffix(&final_dir, ".tmp");
-    let old_dir = fsutil::with_suffix(&final_dir, ".old");
+    let tmp_dir = eader_fs::with_suffix(&final_dir, ".tmp");
+    let old_dir = eader_fs::with_suffix(&final_dir, ".old");
     if tmp_dir.exists() {
         std::fs::remove_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
     }
@@ -120,14 +242,14 @@ pub fn save(
         ("global_step".to_owned(), state.global_step.to_string()),
     ]);
     let weights = tmp_dir.join(WEIGHTS_FILE);
-    safetensors::serialize_to_file(cpu, Some(metadata), &weights)
-        .map_err(|e| Error::checkpoint(&weights, e.to_string()))?;
-    fsutil::sync_file(&weights)?;
+    eader_fs::write_with(&weights, Durability::Synced, |tmp| {
+        safetensors::serialize_to_file(cpu, Some(metadata), tmp).map_err(std::io::Error::other)
+    })?;
     let json = serde_json::to_vec_pretty(state).map_err(|e| Error::Json {
         path: tmp_dir.join(STATE_FILE),
         message: e.to_string(),
     })?;
-    fsutil::write_atomic(&tmp_dir.join(STATE_FILE), &json)?;
+    eader_fs::write_bytes(&tmp_dir.join(STATE_FILE), &json, Durability::Synced)?;
 
     if old_dir.exists() {
         std::fs::remove_dir_all(&old_dir).map_err(|e| Error::io(&old_dir, e))?;
@@ -236,22 +358,18 @@ pub fn read_state(path: &Path) -> Result<(PathBuf, CheckpointState)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::TrainRng;
     use candle::DType;
 
     fn state(epoch: usize) -> CheckpointState {
-        let mut rng = TrainRng::new(9);
-        rng.next_u64();
         CheckpointState {
             format_version: FORMAT_VERSION,
             epoch,
             global_step: 10 * epoch as u64,
             config: TrainConfig {
-                adversarial_model: Some("resnet18".into()),
+                adversarial_model: Some(eader_models::Architecture::Resnet18),
                 seed: Some(9),
                 ..TrainConfig::default()
             },
-            rng: rng.state(),
             history: serde_json::json!([{"epoch": 1, "val_miou": 0.25}]),
         }
     }
@@ -305,12 +423,13 @@ mod tests {
             names.sort();
             assert_eq!(names, ["bn1.running_var", "fc.weight"]);
         }
-        // The RNG continues where it was saved.
-        let ck = load(dir.path(), &Device::Cpu).unwrap();
-        let mut a = TrainRng::from_state(&ck.state.rng).unwrap();
-        let mut b = TrainRng::new(9);
-        b.next_u64();
-        assert_eq!(a.next_u64(), b.next_u64());
+        // Checkpoints of earlier versions held the generator's state: they still load.
+        let state_path = written.join(STATE_FILE);
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+        json["rng"] = serde_json::json!({"seed": 9, "word_pos": "2"});
+        std::fs::write(&state_path, serde_json::to_vec(&json).unwrap()).unwrap();
+        assert_eq!(load(dir.path(), &Device::Cpu).unwrap().state, state(2));
     }
 
     #[test]
@@ -393,5 +512,61 @@ mod tests {
         t.push(t[0].clone());
         let err = save(dir.path(), &state(3), &t).unwrap_err().to_string();
         assert!(err.contains("given twice"), "{err}");
+    }
+
+    #[test]
+    fn networks_pack_restore_and_load_by_role() {
+        use candle_nn::VarBuilder;
+        use eader_models::Architecture;
+        let dev = Device::Cpu;
+        let dir = tempfile::tempdir().unwrap();
+        let net = |seed| {
+            let m = Classifier::new(
+                Architecture::Resnet18,
+                5,
+                VarBuilder::zeros(DType::F32, &dev),
+            )
+            .unwrap();
+            m.init_seeded(seed).unwrap();
+            m
+        };
+        let original = net(3);
+        let state = CheckpointState {
+            config: TrainConfig {
+                localizer_model: Architecture::Resnet18,
+                ..TrainConfig::default()
+            },
+            ..state(1)
+        };
+        save(
+            dir.path(),
+            &state,
+            &pack(Role::Localizer, &original, None).unwrap(),
+        )
+        .unwrap();
+        let loaded = load_localizer(dir.path(), &dev).unwrap();
+        assert_eq!(loaded.config.localizer_model, Architecture::Resnet18);
+        assert_eq!((loaded.model.num_classes(), loaded.epoch), (5, 1));
+        let x = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev).unwrap();
+        let logits = |m: &Classifier| m.forward(&x, false).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(logits(&original), logits(&loaded.model));
+        let ck = load(dir.path(), &dev).unwrap();
+        assert!(ck.classifier(Role::Adversarial, &dev).unwrap().is_none());
+        let other = net(4);
+        ck.restore(Role::Localizer, &other, None).unwrap();
+        assert_eq!(logits(&original), logits(&other));
+        // A state file that claims another architecture names the weights file.
+        let state_path = dir.path().join(CHECKPOINT_DIR).join(STATE_FILE);
+        let text = std::fs::read_to_string(&state_path).unwrap();
+        std::fs::write(&state_path, text.replace("\"resnet18\"", "\"resnet34\"")).unwrap();
+        let err = load_localizer(dir.path(), &dev).unwrap_err().to_string();
+        assert!(
+            err.contains("weights.safetensors") && err.contains("not hold a resnet34"),
+            "{err}"
+        );
+        let err = load_localizer(&dir.path().join("missing"), &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing") && err.contains("no such"), "{err}");
     }
 }

@@ -12,68 +12,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use eader_models::{Architecture, AttentionKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::optim::OptimizerKind;
-
-/// Architecture names the models crate accepts (the reference's names and aliases).
-pub const KNOWN_ARCHITECTURES: [&str; 13] = [
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "wide_resnet50",
-    "wide_resnet50_2",
-    "resnet101deeplab",
-    "resnet101_dilated",
-    "vgg16",
-    "deeplab_largefov",
-    "vgg16_largefov",
-    "resnet101_largefov",
-];
-
-/// How attention maps are computed (method.md, "Attention maps").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttentionType {
-    /// Grad-CAM (the reference's default).
-    #[default]
-    Gcam,
-    /// Class activation maps.
-    Cam,
-}
-
-impl AttentionType {
-    /// `"gcam"` or `"cam"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Gcam => "gcam",
-            Self::Cam => "cam",
-        }
-    }
-}
-
-impl fmt::Display for AttentionType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for AttentionType {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "gcam" => Ok(Self::Gcam),
-            "cam" => Ok(Self::Cam),
-            _ => Err(format!(
-                "unknown attention type {s:?}, expected gcam or cam"
-            )),
-        }
-    }
-}
 
 /// Where tensors live: `auto` (CUDA when built with it and present, else CPU), `cpu`,
 /// `cuda` or `cuda:N`.
@@ -170,6 +113,13 @@ macro_rules! config_fields {
                 self
             }
 
+            /// Only the fields named in `names` (snake_case), the others unset.
+            pub fn retain(&self, names: &[&str]) -> ConfigOverrides {
+                let mut out = ConfigOverrides::default();
+                $( if names.contains(&stringify!($field)) { out.$field = self.$field.clone(); } )*
+                out
+            }
+
             /// The set fields as `(name, value)` pairs (names snake_case, values as in TOML).
             pub fn entries(&self) -> Vec<(&'static str, String)> {
                 let mut out = Vec::new();
@@ -214,11 +164,11 @@ config_fields! {
     /// Folder holding the experiment folders.
     output_dir: PathBuf = PathBuf::from("results"),
     /// Localizer architecture.
-    localizer_model: String = "resnet101".to_owned(),
+    localizer_model: Architecture = Architecture::Resnet101,
     /// Train the localizer from random initialisation instead of ImageNet weights.
     localizer_from_scratch: bool = false,
     /// Adversarial architecture; not set: no adversarial network.
-    adversarial_model: Option<String> = None,
+    adversarial_model: Option<Architecture> = None,
     /// Train the adversarial from random initialisation instead of ImageNet weights.
     adversarial_from_scratch: bool = false,
     /// The localizer classifies the erased images itself (no second network).
@@ -252,7 +202,7 @@ config_fields! {
     /// `A`: consecutive adversarial steps.
     train_steps_adversarial: u64 = 200,
     /// Attention maps: `gcam` or `cam`.
-    attention_type: AttentionType = AttentionType::Gcam,
+    attention_type: AttentionKind = AttentionKind::GradCam,
     /// Seed of data order, augmentation and initialisation. Not set: drawn at
     /// random and recorded in the effective config.
     seed: Option<u64> = None,
@@ -283,7 +233,7 @@ impl TrainConfig {
     /// offline). Printed by the CLI before a demo run.
     pub fn demo_preset() -> ConfigOverrides {
         ConfigOverrides {
-            localizer_model: Some("resnet18".to_owned()),
+            localizer_model: Some(Architecture::Resnet18),
             localizer_from_scratch: Some(true),
             epochs: Some(8),
             batch_size: Some(16),
@@ -307,23 +257,6 @@ impl TrainConfig {
 
     /// Checks every option alone and in combination; the error names the option.
     pub fn validate(&self) -> Result<()> {
-        let check_arch = |option: &'static str, name: &str| -> Result<()> {
-            if KNOWN_ARCHITECTURES.contains(&name) {
-                Ok(())
-            } else {
-                Err(Error::option(
-                    option,
-                    format!(
-                        "unknown model {name:?}, expected one of {}",
-                        KNOWN_ARCHITECTURES.join(", ")
-                    ),
-                ))
-            }
-        };
-        check_arch("localizer-model", &self.localizer_model)?;
-        if let Some(adv) = &self.adversarial_model {
-            check_arch("adversarial-model", adv)?;
-        }
         if self.share_weights && self.adversarial_model.is_some() {
             return Err(Error::option(
                 "share-weights",
@@ -463,7 +396,11 @@ impl TrainConfig {
             path.display(),
             repeatable.to_toml()?
         );
-        crate::fsutil::write_atomic(path, text.as_bytes())
+        Ok(eader_fs::write_bytes(
+            path,
+            text.as_bytes(),
+            eader_fs::Durability::Synced,
+        )?)
     }
 }
 
@@ -474,7 +411,7 @@ mod tests {
     #[test]
     fn defaults_are_the_reference() {
         let c = TrainConfig::default();
-        assert_eq!(c.localizer_model, "resnet101");
+        assert_eq!(c.localizer_model, Architecture::Resnet101);
         assert_eq!(c.adversarial_model, None);
         assert_eq!((c.epochs, c.batch_size, c.img_resolution), (10, 16, 448));
         assert_eq!((c.learning_rate, c.adversarial_learning_rate), (0.01, 0.01));
@@ -491,7 +428,7 @@ mod tests {
             (c.train_steps_localizer, c.train_steps_adversarial),
             (200, 200)
         );
-        assert_eq!(c.attention_type, AttentionType::Gcam);
+        assert_eq!(c.attention_type, AttentionKind::GradCam);
         assert_eq!(c.output_dir, PathBuf::from("results"));
         c.validate().unwrap();
     }
@@ -500,7 +437,7 @@ mod tests {
     fn toml_round_trip_and_partial_files() {
         let c = TrainConfig {
             dataset_root: Some("/data/voc".into()),
-            adversarial_model: Some("resnet18".into()),
+            adversarial_model: Some(Architecture::Resnet18),
             seed: Some(42),
             device: DeviceChoice::Cuda(1),
             optimizer: OptimizerKind::Adam,
@@ -569,17 +506,9 @@ mod tests {
         check(
             &|c| {
                 c.share_weights = true;
-                c.adversarial_model = Some("resnet18".into());
+                c.adversarial_model = Some(Architecture::Resnet18);
             },
             "--share-weights: cannot be combined with --adversarial-model",
-        );
-        check(
-            &|c| c.localizer_model = "resnet19".into(),
-            "unknown model \"resnet19\"",
-        );
-        check(
-            &|c| c.adversarial_model = Some("alexnet".into()),
-            "--adversarial-model",
         );
         check(&|c| c.epochs = 0, "--epochs");
         check(&|c| c.batch_size = 0, "--batch-size");
@@ -602,7 +531,7 @@ mod tests {
         check(&|c| c.threads = Some(0), "--threads");
         check(
             &|c| {
-                c.adversarial_model = Some("resnet18".into());
+                c.adversarial_model = Some(Architecture::Resnet18);
                 c.train_steps_localizer = 0;
                 c.train_steps_adversarial = 0;
             },
@@ -624,7 +553,33 @@ mod tests {
         assert_eq!("CPU".parse(), Ok(DeviceChoice::Cpu));
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
-        assert_eq!("cam".parse(), Ok(AttentionType::Cam));
-        assert!("gradcam".parse::<AttentionType>().is_err());
+    }
+
+    #[test]
+    fn architecture_and_attention_names_come_from_the_models_crate() {
+        // One source of names: what `Architecture` parses is what a file may say.
+        let c: ConfigOverrides =
+            toml::from_str("localizer_model = \"Wide_ResNet50_2\"\nattention_type = \"CAM\"\n")
+                .unwrap();
+        assert_eq!(c.localizer_model, Some(Architecture::WideResnet50));
+        assert_eq!(c.attention_type, Some(AttentionKind::Cam));
+        // Saved under the canonical names.
+        let mut full = TrainConfig::default();
+        c.apply_to(&mut full);
+        let text = full.to_toml().unwrap();
+        assert!(
+            text.contains("localizer_model = \"wide_resnet50\""),
+            "{text}"
+        );
+        assert!(text.contains("attention_type = \"cam\""), "{text}");
+        for bad in ["resnet101_largefov", "resnet19", "alexnet"] {
+            let err = toml::from_str::<ConfigOverrides>(&format!("adversarial_model = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(bad) && err.contains("unknown architecture"),
+                "{err}"
+            );
+        }
     }
 }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-/// What can go wrong while configuring, running or checkpointing a training run.
+/// What can go wrong while configuring, running or checkpointing a training run;
+/// each variant names its culprit.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A tensor operation failed.
@@ -37,6 +38,14 @@ pub enum Error {
     InvalidOption {
         /// The option, kebab-case as on the command line.
         option: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An input file (a batch for `eader inspect`) is not what it should be.
+    #[error("{path}: {message}")]
+    BadFile {
+        /// The file.
+        path: std::path::PathBuf,
         /// What is wrong with it.
         message: String,
     },
@@ -88,9 +97,6 @@ pub enum Error {
         /// Why it cannot be used, and what to do.
         message: String,
     },
-    /// The Ctrl-C handler could not be installed.
-    #[error("cannot install the Ctrl-C handler: {0}")]
-    CtrlC(String),
     /// Reading the dataset failed.
     #[error(transparent)]
     Dataset(#[from] eader_dataset::Error),
@@ -103,6 +109,15 @@ pub enum Error {
     /// Computing metrics failed.
     #[error(transparent)]
     Metrics(#[from] eader_metrics::Error),
+    /// The evaluation pass (validation) failed.
+    #[error(transparent)]
+    Eval(#[from] eader_eval::Error),
+}
+
+impl From<eader_fs::WriteError> for Error {
+    fn from(e: eader_fs::WriteError) -> Self {
+        Self::io(e.path, e.source)
+    }
 }
 
 impl Error {

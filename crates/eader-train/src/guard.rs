@@ -1,43 +1,19 @@
-//! Stopping a run cleanly: the Ctrl-C flag and the NaN/inf loss guard.
+//! Stopping a run cleanly: the stop flag and the NaN/inf loss guard.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-/// A flag the training loop polls between steps: set by Ctrl-C (see
-/// [`StopFlag::ctrlc`]) or by [`StopFlag::request`]. Clones share the flag.
+/// A flag the training loop polls between steps, set by [`StopFlag::request`]
+/// (the CLI calls it from its Ctrl-C handler). Clones share the flag.
 #[derive(Debug, Clone, Default)]
 pub struct StopFlag(Arc<AtomicBool>);
-
-static CTRLC_FLAG: OnceLock<std::result::Result<StopFlag, String>> = OnceLock::new();
 
 impl StopFlag {
     /// A flag nothing sets but [`StopFlag::request`].
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The process-wide flag set by Ctrl-C (SIGINT/SIGTERM), installing the
-    /// handler on the first call. A second Ctrl-C while the run is stopping
-    /// exits at once with status 130.
-    pub fn ctrlc() -> Result<StopFlag> {
-        CTRLC_FLAG
-            .get_or_init(|| {
-                let flag = StopFlag::new();
-                let handler_flag = flag.clone();
-                ctrlc::set_handler(move || {
-                    if handler_flag.0.swap(true, Ordering::SeqCst) {
-                        eprintln!("second interrupt: exiting without a checkpoint");
-                        std::process::exit(130);
-                    }
-                    eprintln!("interrupt: finishing the current step, then writing a checkpoint (Ctrl-C again to quit now)");
-                })
-                .map_err(|e| e.to_string())?;
-                Ok(flag)
-            })
-            .clone()
-            .map_err(Error::CtrlC)
     }
 
     /// Asks the run to stop after the current step.
@@ -114,23 +90,5 @@ mod tests {
         assert!(other.is_set());
         other.clear();
         assert!(!flag.is_set());
-    }
-
-    #[test]
-    fn sigint_sets_the_ctrlc_flag() {
-        let flag = StopFlag::ctrlc().unwrap();
-        let again = StopFlag::ctrlc().unwrap();
-        assert!(!flag.is_set());
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &std::process::id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let start = std::time::Instant::now();
-        while !again.is_set() && start.elapsed() < std::time::Duration::from_secs(10) {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(flag.is_set(), "the handler set the flag");
-        flag.clear();
     }
 }

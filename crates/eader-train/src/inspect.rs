@@ -39,7 +39,10 @@ pub struct InspectBatch {
 }
 
 fn batch_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::option("batch", format!("{}: {}", path.display(), message.into()))
+    Error::BadFile {
+        path: path.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// Reads and checks a batch file: `images` `(B, 3, H, W)` and `labels`
@@ -176,24 +179,24 @@ pub fn inspect(
         .collect()
 }
 
-/// Writes named tensors to a safetensors file (through `<path>.tmp` and a rename).
+/// Writes named tensors to a safetensors file, atomically.
 pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    let tmp = crate::fsutil::with_suffix(path, ".tmp");
     let contiguous: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(n, t)| Ok((n.clone(), t.contiguous()?)))
         .collect::<Result<_>>()?;
-    safetensors::serialize_to_file(contiguous, None, &tmp)
-        .map_err(|e| Error::checkpoint(&tmp, e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    eader_fs::write_with(path, eader_fs::Durability::Renamed, |tmp| {
+        safetensors::serialize_to_file(contiguous, None, tmp).map_err(std::io::Error::other)
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AttentionType;
     use candle_nn::VarBuilder;
     use eader_models::Architecture;
+    use eader_models::AttentionKind;
 
     fn net(k: usize, seed: u64) -> Classifier {
         let m = Classifier::new(
@@ -212,7 +215,7 @@ mod tests {
             beta: 1e-5,
             omega: 100.0,
             sigma: 0.5,
-            attention: AttentionType::Gcam,
+            attention: AttentionKind::GradCam,
         }
     }
 

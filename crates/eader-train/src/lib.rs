@@ -1,24 +1,26 @@
 //! The EADER training library: the last stage of the training flow
-//! (dataset → models → attention maps → erasing → **losses → optimizer**).
+//! (dataset → models → erasing → eval → **train**: losses, optimizer, the run).
 //!
-//! - [`bench`]: timing the step on synthetic batches, CPU vs CUDA checks.
+//! - [`step`]: one training step (the shared forward pass, then the localizer
+//!   or adversarial update).
+//! - [`losses`]: BCE on logits and the attention-mining loss.
 //! - [`optim`]: SGD, Adam and RMSprop with PyTorch's update rules, state as named tensors.
 //! - [`schedule`]: which network trains at a global step (method.md's phases).
-//! - [`device`]: `--device auto|cpu|cuda[:N]` to a candle device, with clear errors.
 //! - [`config`]: [`TrainConfig`], every option of `eader train` with the reference's
 //!   defaults, TOML in and out, validation.
-//! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically.
+//! - [`checkpoint`]: safetensors + JSON checkpoints, written atomically; a
+//!   network and its optimizer packed and restored by [`checkpoint::Role`];
+//!   a trained localizer loaded back.
 //! - [`logging`]: JSON Lines records, `summary.json`, PNG plots.
-//! - [`guard`]: the Ctrl-C flag and the NaN/inf loss guard.
-//! - [`losses`]: BCE on logits and the attention-mining loss.
-//! - [`segmentation`]: per-class maps to a segmentation map (threshold, argmax).
-//! - [`trainer`]: [`Trainer`], the whole run: data, networks, epochs, validation,
-//!   checkpoints, resuming.
-//! - [`visuals`]: jet heatmaps, overlays, erased images, coloured label maps.
-//! - [`evaluate`]: validation, and `eader evaluate`'s pass (protocols, sweeps,
-//!   multi-scale maps, pseudo labels); loading a trained localizer.
-//! - [`infer`]: maps and segmentation maps of unlabelled images (predicted classes).
+//! - [`guard`]: the stop flag and the NaN/inf loss guard.
+//! - [`trainer`]: [`Trainer`], the whole run: data, networks, epochs,
+//!   validation (eader-eval's pass), checkpoints, resuming.
+//! - [`device`]: `--device auto|cpu|cuda[:N]` to a candle device, with clear errors.
+//! - [`bench`]: timing the step on synthetic batches, CPU vs CUDA checks.
 //! - [`inspect`]: one batch with every intermediate, for debugging and parity.
+//!
+//! Evaluation (maps at image size, the segmentation rule, protocols, outputs,
+//! inference) is the `eader-eval` crate, earlier in the flow.
 #![warn(missing_docs)]
 
 pub mod bench;
@@ -26,27 +28,20 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 mod error;
-pub mod evaluate;
-mod fsutil;
 pub mod guard;
-pub mod infer;
 pub mod inspect;
 pub mod logging;
 pub mod losses;
 pub mod optim;
-pub mod rng;
 pub mod schedule;
-pub mod segmentation;
 pub mod step;
 pub mod trainer;
-pub mod visuals;
 
 pub use checkpoint::{Checkpoint, CheckpointState};
-pub use config::{AttentionType, ConfigOverrides, DeviceChoice, TrainConfig};
+pub use config::{ConfigOverrides, DeviceChoice, TrainConfig};
 pub use device::{describe as describe_device, resolve as resolve_device};
 pub use error::{Error, Result};
 pub use guard::{check_finite, StopFlag};
 pub use optim::{Optimizer, OptimizerKind};
-pub use rng::{RngState, TrainRng};
 pub use schedule::{Phase, Schedule};
 pub use trainer::{Observer, Outcome, Summary, Trainer};

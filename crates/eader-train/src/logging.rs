@@ -15,8 +15,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::schedule::Phase;
+use crate::step::StepOutput;
 
 /// The JSON Lines log inside an experiment folder.
 pub const METRICS_FILE: &str = "metrics.jsonl";
@@ -36,18 +35,9 @@ pub struct StepRecord {
     pub batch: usize,
     /// Global step.
     pub global_step: u64,
-    /// Network updated in this step.
-    pub phase: Phase,
-    /// Localizer BCE.
-    pub loss_cls: f64,
-    /// Mean of the attention maps (the regularizer before its weight beta).
-    pub loss_reg: f64,
-    /// Attention-mining loss, when erased images were classified.
-    pub loss_am: Option<f64>,
-    /// Adversarial BCE on the erased images, when an adversarial exists.
-    pub loss_adv: Option<f64>,
-    /// The loss that was optimized in this step.
-    pub loss: f64,
+    /// The step's phase and loss terms (flattened: the same keys as its fields).
+    #[serde(flatten)]
+    pub out: StepOutput,
     /// Training throughput of this step.
     pub images_per_s: f64,
 }
@@ -134,7 +124,7 @@ impl JsonlLog {
         for record in &kept {
             text.extend(to_line(path, record)?);
         }
-        fsutil::write_atomic(path, &text)?;
+        eader_fs::write_bytes(path, &text, eader_fs::Durability::Synced)?;
         let file = std::fs::OpenOptions::new()
             .append(true)
             .open(path)
@@ -189,7 +179,11 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         message: e.to_string(),
     })?;
     text.push(b'\n');
-    fsutil::write_atomic(path, &text)
+    Ok(eader_fs::write_bytes(
+        path,
+        &text,
+        eader_fs::Durability::Synced,
+    )?)
 }
 
 /// Whether a plot carries text.
@@ -337,16 +331,16 @@ pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
     let mut series = vec![
         Series {
             name: "loss_cls (localizer BCE)".into(),
-            points: steps.iter().map(|s| (x(s), s.loss_cls)).collect(),
+            points: steps.iter().map(|s| (x(s), s.out.loss_cls)).collect(),
         },
         Series {
             name: "loss_reg (mean map)".into(),
-            points: steps.iter().map(|s| (x(s), s.loss_reg)).collect(),
+            points: steps.iter().map(|s| (x(s), s.out.loss_reg)).collect(),
         },
     ];
     let am: Vec<_> = steps
         .iter()
-        .filter_map(|s| Some((x(s), s.loss_am?)))
+        .filter_map(|s| Some((x(s), s.out.loss_am?)))
         .collect();
     if !am.is_empty() {
         series.push(Series {
@@ -356,7 +350,7 @@ pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
     }
     let adv: Vec<_> = steps
         .iter()
-        .filter_map(|s| Some((x(s), s.loss_adv?)))
+        .filter_map(|s| Some((x(s), s.out.loss_adv?)))
         .collect();
     if !adv.is_empty() {
         series.push(Series {
@@ -389,18 +383,22 @@ pub fn plot_miou(path: &Path, epochs: &[EpochRecord], baseline: Option<f64>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::Phase;
 
     fn step(global_step: u64, am: Option<f64>) -> StepRecord {
         StepRecord {
             epoch: 1 + global_step as usize / 10,
             batch: global_step as usize % 10,
             global_step,
-            phase: Phase::Localizer,
-            loss_cls: 0.75 - global_step as f64 / 64.0,
-            loss_reg: 0.3,
-            loss_am: am,
-            loss_adv: am.map(|a| a + 0.125),
-            loss: 0.7,
+            out: StepOutput {
+                phase: Phase::Localizer,
+                loss_cls: 0.75 - global_step as f64 / 64.0,
+                loss_reg: 0.3,
+                loss_am: am,
+                loss_adv: am.map(|a| a + 0.125),
+                loss: 0.7,
+                pairs: 0,
+            },
             images_per_s: 12.5,
         }
     }

@@ -17,10 +17,11 @@
 //!   erased images, the images' full labels)`; only the adversarial steps.
 
 use candle::{DType, Tensor};
-use eader_models::attention::{attention_maps, AttentionKind, Pairs};
+use eader_models::attention::{attention_maps, Pairs};
+use eader_models::AttentionKind;
 use eader_models::Classifier;
+use serde::{Deserialize, Serialize};
 
-use crate::config::AttentionType;
 use crate::error::{Error, Result};
 use crate::losses::{attention_mining, bce_with_logits};
 use crate::optim::Optimizer;
@@ -38,7 +39,7 @@ pub struct StepConfig {
     /// Threshold of the soft mask.
     pub sigma: f64,
     /// CAM or Grad-CAM.
-    pub attention: AttentionType,
+    pub attention: AttentionKind,
 }
 
 /// Who classifies the erased images.
@@ -52,8 +53,9 @@ pub enum Eraser<'a> {
     SharedWeights,
 }
 
-/// The scalar results of a step (or of a validation batch).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// The scalar results of a step; logged as part of
+/// [`crate::logging::StepRecord`] under the same keys.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepOutput {
     /// The network that was updated.
     pub phase: Phase,
@@ -67,7 +69,8 @@ pub struct StepOutput {
     pub loss_adv: Option<f64>,
     /// The optimized loss.
     pub loss: f64,
-    /// Number of (image, class) pairs.
+    /// Number of (image, class) pairs (not logged).
+    #[serde(skip)]
     pub pairs: usize,
 }
 
@@ -123,11 +126,37 @@ impl<'a> Eraser<'a> {
     }
 }
 
-fn attention_kind(t: AttentionType) -> AttentionKind {
-    match t {
-        AttentionType::Gcam => AttentionKind::GradCam,
-        AttentionType::Cam => AttentionKind::Cam,
-    }
+/// Erased images and what a classifier makes of them.
+#[derive(Debug, Clone)]
+pub struct Erased {
+    /// Soft masks `(P, H, W)`.
+    pub masks: Tensor,
+    /// Erased images `(P, 3, H, W)`.
+    pub images: Tensor,
+    /// The classifier's logits of the erased images `(P, K)`.
+    pub logits: Tensor,
+}
+
+/// Erases each pair's normalised map `maps` `(P, H, W)` from its image of
+/// `images` `(B, 3, H, W)` (soft mask with `cfg`'s omega and sigma) and
+/// classifies the erased images with `classifier` (`train`: training-mode
+/// BatchNorm). Training's step and validation's adversarial loss share it.
+pub fn erase_and_classify(
+    classifier: &Classifier,
+    images: &Tensor,
+    pairs: &Pairs,
+    maps: &Tensor,
+    cfg: &StepConfig,
+    train: bool,
+) -> Result<Erased> {
+    let images_p = pairs.select(images)?;
+    let (masks, erased) = eader_erasing::mask_and_erase(maps, &images_p, cfg.omega, cfg.sigma)?;
+    let logits = classifier.forward(&erased, train)?;
+    Ok(Erased {
+        masks,
+        images: erased,
+        logits,
+    })
 }
 
 /// The shared forward pass over images `(B, 3, H, W)` and multi-hot labels
@@ -168,13 +197,7 @@ pub fn forward(
             loss_adv: None,
         });
     }
-    let low = attention_maps(
-        localizer,
-        attention_kind(cfg.attention),
-        &features,
-        &pairs,
-        train,
-    )?;
+    let low = attention_maps(localizer, cfg.attention, &features, &pairs, train)?;
     let low = if detach_localizer { low.detach() } else { low };
     let maps = eader_erasing::upsample_normalize(&low, height, width)?;
     let reg = maps.mean_all()?;
@@ -197,9 +220,11 @@ pub fn forward(
             loss_adv: None,
         });
     };
-    let images_p = pairs.select(images)?;
-    let (masks, erased) = eader_erasing::mask_and_erase(&maps, &images_p, cfg.omega, cfg.sigma)?;
-    let erased_logits = classifier.forward(&erased, train)?;
+    let Erased {
+        masks,
+        images: erased,
+        logits: erased_logits,
+    } = erase_and_classify(classifier, images, &pairs, &maps, cfg, train)?;
     let am = attention_mining(&erased_logits, &pairs.class_idx)?;
     let loss_adv = match eraser {
         Eraser::Adversarial(_) => {

@@ -15,32 +15,31 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Instant;
 
-use candle::{DType, Device};
+use candle::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use eader_dataset::demo::{self, DemoConfig};
 use eader_dataset::{Batch, ForegroundReport, Loader, LoaderConfig, VocDataset};
-use eader_metrics::SegmentationMetrics;
+use eader_eval::{
+    EvalSettings, Existing, ImageMaps, MapConfig, PassObserver, SaveDirs, VisualStyle,
+};
+use eader_metrics::{AverageMeter, SegmentationMetrics};
 use eader_models::weights::{self, LoadMode};
 use eader_models::{Architecture, Classifier};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    self, CheckpointState, ADVERSARIAL_OPTIMIZER_PREFIX, ADVERSARIAL_PREFIX,
-    LOCALIZER_OPTIMIZER_PREFIX, LOCALIZER_PREFIX,
-};
+use crate::checkpoint::{self, pack, CheckpointState, Role};
 use crate::config::{ConfigOverrides, TrainConfig};
 use crate::error::{Error, Result};
-use crate::evaluate::{evaluate, ImageResult};
 use crate::guard::{check_finite, StopFlag};
 use crate::logging::{self, EpochRecord, JsonlLog, Record, StepRecord};
+use crate::losses::bce_with_logits;
 use crate::optim::Optimizer;
-use crate::rng::TrainRng;
 use crate::schedule::{global_step, Phase, Schedule};
-use crate::step::{train_step, Eraser, StepConfig, StepOutput};
-use crate::visuals;
+use crate::step::{erase_and_classify, train_step, Eraser, StepConfig, StepOutput};
 
 /// The effective configuration inside an experiment folder.
 pub const CONFIG_FILE: &str = "config.toml";
@@ -51,16 +50,17 @@ pub const CACHE_ENV: &str = "EADER_CACHE_DIR";
 
 /// Options that a resumed run may change; every other option is the
 /// checkpoint's.
-pub const RESUMABLE_OPTIONS: [&str; 8] = [
+pub const RESUMABLE_OPTIONS: [&str; 6] = [
     "epochs",
     "device",
     "threads",
     "log_every",
     "visuals_every",
     "visual_samples",
-    "resume",
-    "overwrite",
 ];
+
+/// One-off actions of a command line, never part of a run's configuration.
+pub const ACTIONS: [&str; 2] = ["resume", "overwrite"];
 
 /// Receives progress; every method has an empty default.
 pub trait Observer {
@@ -70,8 +70,8 @@ pub trait Observer {
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _batches: usize, _first: usize) {}
     /// A step finished (every step; `record` is what would be logged).
     fn step(&mut self, _record: &StepRecord) {}
-    /// Validation begins over `batches` batches.
-    fn validation_started(&mut self, _batches: usize) {}
+    /// Validation begins over `images` images (at their original size, one at a time).
+    fn validation_started(&mut self, _images: usize) {}
     /// An epoch finished; `baseline` is the all-background validation metrics.
     fn epoch_finished(&mut self, _record: &EpochRecord, _baseline: &SegmentationMetrics) {}
 }
@@ -139,28 +139,52 @@ struct History {
 /// epoch resumed mid-way reports the same means).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct EpochMeters {
-    cls: Meter,
-    reg: Meter,
-    am: Meter,
-    adv: Meter,
+    cls: AverageMeter,
+    reg: AverageMeter,
+    am: AverageMeter,
+    adv: AverageMeter,
     images: usize,
     seconds: f64,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-struct Meter {
-    sum: f64,
-    count: u64,
+/// Validation's adversarial loss: the adversarial's BCE on the images erased
+/// with the localizer's maps, computed from the maps the evaluation pass made.
+struct AdversarialLoss<'a> {
+    adversarial: Option<&'a Classifier>,
+    cfg: StepConfig,
+    meter: AverageMeter,
 }
 
-impl Meter {
-    fn add(&mut self, value: f64) {
-        self.sum += value;
-        self.count += 1;
-    }
-
-    fn mean(&self) -> Option<f64> {
-        (self.count > 0).then(|| self.sum / self.count as f64)
+impl PassObserver for AdversarialLoss<'_> {
+    fn maps(
+        &mut self,
+        images: &Tensor,
+        labels: &Tensor,
+        maps: &ImageMaps,
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let Some(adversarial) = self.adversarial else {
+            return Ok(());
+        };
+        if maps.pairs.is_empty() {
+            return Ok(());
+        }
+        let erased = erase_and_classify(
+            adversarial,
+            images,
+            &maps.pairs,
+            &maps.maps,
+            &self.cfg,
+            false,
+        )?;
+        let labels = maps
+            .pairs
+            .select(&labels.to_dtype(erased.logits.dtype())?)?;
+        let loss = bce_with_logits(&erased.logits, &labels)?;
+        self.meter.update(
+            loss.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            images.dim(0)? as u64,
+        );
+        Ok(())
     }
 }
 
@@ -176,11 +200,10 @@ pub struct Trainer {
     device: Device,
     dir: PathBuf,
     train: Loader,
-    val: Loader,
+    val: VocDataset,
     localizer: Trained,
     adversarial: Option<Trained>,
     schedule: Schedule,
-    rng: TrainRng,
     epoch: usize,
     global_step: u64,
     history: History,
@@ -221,7 +244,7 @@ pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<
     let saved_entries: HashMap<&str, String> =
         ConfigOverrides::from(saved).entries().into_iter().collect();
     for (key, value) in explicit.entries() {
-        if RESUMABLE_OPTIONS.contains(&key) {
+        if RESUMABLE_OPTIONS.contains(&key) || ACTIONS.contains(&key) {
             continue;
         }
         let before = saved_entries
@@ -235,7 +258,7 @@ pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<
                     "--{} is {value} but the checkpoint's run used {before}; a resumed run keeps \
                      its configuration (only {} may change)",
                     key.replace('_', "-"),
-                    RESUMABLE_OPTIONS[..6]
+                    RESUMABLE_OPTIONS
                         .iter()
                         .map(|k| format!("--{}", k.replace('_', "-")))
                         .collect::<Vec<_>>()
@@ -245,24 +268,12 @@ pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<
         }
     }
     let mut config = saved.clone();
-    let resumable = ConfigOverrides {
-        epochs: explicit.epochs,
-        device: explicit.device,
-        threads: explicit.threads,
-        log_every: explicit.log_every,
-        visuals_every: explicit.visuals_every,
-        visual_samples: explicit.visual_samples,
-        resume: explicit.resume.clone(),
-        ..ConfigOverrides::default()
-    };
-    resumable.apply_to(&mut config);
+    explicit.retain(&RESUMABLE_OPTIONS).apply_to(&mut config);
+    if let Some(resume) = &explicit.resume {
+        config.resume = resume.clone();
+    }
     config.validate()?;
     Ok(config)
-}
-
-/// The architecture `name` names; the error names `option`.
-pub(crate) fn architecture(option: &'static str, name: &str) -> Result<Architecture> {
-    Architecture::from_str(name).map_err(|e| Error::option(option, e.to_string()))
 }
 
 /// A network of `arch` with `num_classes` outputs on `device`, initialised
@@ -423,22 +434,27 @@ impl Trainer {
         };
         if let Some(ckpt) = &resumed {
             let saved = &ckpt.state.config;
+            let name = |a: Option<Architecture>| a.map_or("(none)".to_owned(), |a| a.to_string());
             for (option, a, b) in [
                 (
                     "localizer-model",
-                    &saved.localizer_model,
-                    &config.localizer_model,
+                    Some(saved.localizer_model),
+                    Some(config.localizer_model),
                 ),
                 (
                     "adversarial-model",
-                    &saved.adversarial_model.clone().unwrap_or_default(),
-                    &config.adversarial_model.clone().unwrap_or_default(),
+                    saved.adversarial_model,
+                    config.adversarial_model,
                 ),
             ] {
                 if a != b {
                     return Err(Error::checkpoint(
                         &ckpt.path,
-                        format!("was written by a run with --{option} {a:?}, not {b:?}"),
+                        format!(
+                            "was written by a run with --{option} {:?}, not {:?}",
+                            name(a),
+                            name(b)
+                        ),
                     ));
                 }
             }
@@ -476,8 +492,6 @@ impl Trainer {
         let threads = config.threads.unwrap_or(0);
         let mut train_cfg = LoaderConfig::train(size, config.batch_size, seed);
         train_cfg.threads = threads;
-        let mut val_cfg = LoaderConfig::val(size, config.batch_size);
-        val_cfg.threads = threads;
         let train = Loader::new(train_set, train_cfg, &device)?;
         if train.is_empty() {
             return Err(Error::option(
@@ -490,15 +504,19 @@ impl Trainer {
                 ),
             ));
         }
-        let val = Loader::new(val_set, val_cfg, &device)?;
+        if val_set.is_empty() {
+            return Err(Error::option(
+                "val-split",
+                format!("the {} split has no images", config.val_split),
+            ));
+        }
 
-        // Networks.
-        let mut rng = TrainRng::new(seed);
-        let loc_arch = architecture("localizer-model", &config.localizer_model)?;
+        // Networks: their seeds are the first draws of the run's generator.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let loc_seed = rng.next_u64();
         let adv_seed = rng.next_u64();
         let localizer = build_network(
-            loc_arch,
+            config.localizer_model,
             num_classes,
             &device,
             loc_seed,
@@ -506,9 +524,9 @@ impl Trainer {
             config.weights_localizer.as_deref(),
             "localizer-model",
         )?;
-        let adversarial = match &config.adversarial_model {
-            Some(name) => Some(build_network(
-                architecture("adversarial-model", name)?,
+        let adversarial = match config.adversarial_model {
+            Some(arch) => Some(build_network(
+                arch,
                 num_classes,
                 &device,
                 adv_seed,
@@ -541,21 +559,14 @@ impl Trainer {
         // Folder, state and log.
         let (dir, epoch, step, history, log) = match resumed {
             Some(ckpt) => {
-                let load = |net: &mut Trained, prefix: &str, opt_prefix: &str| -> Result<()> {
-                    weights::load_tensors(
-                        &net.model,
-                        ckpt.tensors_with_prefix(prefix),
-                        &ckpt.path,
-                        LoadMode::Strict,
-                    )
-                    .map_err(|e| Error::checkpoint(&ckpt.path, e.to_string()))?;
-                    net.optimizer.load_state(&ckpt.tensors, opt_prefix)
-                };
-                load(&mut localizer, LOCALIZER_PREFIX, LOCALIZER_OPTIMIZER_PREFIX)?;
+                ckpt.restore(
+                    Role::Localizer,
+                    &localizer.model,
+                    Some(&mut localizer.optimizer),
+                )?;
                 if let Some(adv) = &mut adversarial {
-                    load(adv, ADVERSARIAL_PREFIX, ADVERSARIAL_OPTIMIZER_PREFIX)?;
+                    ckpt.restore(Role::Adversarial, &adv.model, Some(&mut adv.optimizer))?;
                 }
-                rng = TrainRng::from_state(&ckpt.state.rng)?;
                 let history: History = serde_json::from_value(ckpt.state.history.clone())
                     .map_err(|e| Error::checkpoint(&ckpt.path, format!("history: {e}")))?;
                 let dir = ckpt
@@ -608,11 +619,10 @@ impl Trainer {
             device,
             dir,
             train,
-            val,
+            val: val_set,
             localizer,
             adversarial,
             schedule,
-            rng,
             epoch,
             global_step: step,
             history,
@@ -659,7 +669,7 @@ impl Trainer {
 
     /// Training images, validation images.
     pub fn split_sizes(&self) -> (usize, usize) {
-        (self.train.dataset().len(), self.val.dataset().len())
+        (self.train.dataset().len(), self.val.len())
     }
 
     fn step_config(&self) -> StepConfig {
@@ -731,13 +741,13 @@ impl Trainer {
             let seconds = started.elapsed().as_secs_f64();
             started = Instant::now();
             let images = batch.ids.len();
-            meters.cls.add(out.loss_cls);
-            meters.reg.add(out.loss_reg);
+            meters.cls.update(out.loss_cls, 1);
+            meters.reg.update(out.loss_reg, 1);
             if let Some(am) = out.loss_am {
-                meters.am.add(am);
+                meters.am.update(am, 1);
             }
             if let Some(adv) = out.loss_adv {
-                meters.adv.add(adv);
+                meters.adv.update(adv, 1);
             }
             meters.images += images;
             meters.seconds += seconds;
@@ -746,12 +756,7 @@ impl Trainer {
                 epoch,
                 batch: batch_index,
                 global_step: step,
-                phase,
-                loss_cls: out.loss_cls,
-                loss_reg: out.loss_reg,
-                loss_am: out.loss_am,
-                loss_adv: out.loss_adv,
-                loss: out.loss,
+                out,
                 images_per_s: images as f64 / seconds.max(1e-9),
             };
             if step.is_multiple_of(self.config.log_every as u64) {
@@ -783,58 +788,78 @@ impl Trainer {
     }
 
     /// Validation, visuals, the epoch record, plots and the checkpoint.
+    ///
+    /// Validation is `eader evaluate`'s pass under the `eader` protocol: every
+    /// image of the validation split at its original size, single scale, the
+    /// run's threshold (so the number equals `eader evaluate --checkpoint`'s).
+    /// Visual samples of the first `visual_samples` images go to
+    /// `visuals/epoch-NNN/`, the same files as `eader evaluate --save-visuals`.
     fn finish_epoch(
         &mut self,
         epoch: usize,
         meters: &EpochMeters,
         observer: &mut dyn Observer,
     ) -> Result<()> {
-        let cfg = self.step_config();
         observer.validation_started(self.val.len());
         let started = Instant::now();
         let every = self.config.visuals_every;
         let visuals_epoch =
             every > 0 && (epoch.is_multiple_of(every) || epoch == self.config.epochs);
-        let samples = if visuals_epoch {
-            self.config.visual_samples
-        } else {
-            0
-        };
-        // The first validation images are kept for the visuals (drawn after the checks).
-        let mut kept = Vec::with_capacity(samples);
-        let result = evaluate(
-            &self.localizer.model,
-            self.adversarial(),
-            &self.val,
-            &cfg,
-            self.config.segmentation_map_threshold as f32,
-            |image| {
-                if kept.len() < samples {
-                    kept.push(image.clone());
-                }
-                Ok(())
+        let visuals = (visuals_epoch && self.config.visual_samples > 0)
+            .then(|| self.dir.join(VISUALS_DIR).join(format!("epoch-{epoch:03}")));
+        let threshold = self.config.segmentation_map_threshold as f32;
+        let settings = EvalSettings {
+            maps: MapConfig::single_scale(self.config.attention_type),
+            thresholds: vec![threshold],
+            fixed: 0,
+            select_on: None,
+            save: SaveDirs {
+                visuals,
+                ..SaveDirs::default()
             },
+            visual_limit: Some(self.config.visual_samples),
+            existing: Existing::Overwrite,
+            style: VisualStyle {
+                omega: self.config.omega,
+                sigma: self.config.sigma,
+                class_names: self.val.classes().names().to_vec(),
+            },
+            loader_threads: self.config.threads.unwrap_or(0),
+            post_threads: 1,
+            in_flight: 4,
+        };
+        let mut adversarial_loss = AdversarialLoss {
+            adversarial: self.adversarial.as_ref().map(|a| &a.model),
+            cfg: self.step_config(),
+            meter: AverageMeter::new(),
+        };
+        let report = eader_eval::evaluate_split(
+            &self.localizer.model,
+            self.val.clone(),
+            &self.device,
+            &settings,
+            &mut adversarial_loss,
         )?;
         let val_seconds = started.elapsed().as_secs_f64();
+        let val_loss_cls = report.loss_cls.unwrap_or(f64::NAN);
         check_finite(
-            &[("val_loss_cls", result.loss_cls)],
+            &[("val_loss_cls", val_loss_cls)],
             epoch,
             self.train.len(),
             self.global_step,
         )?;
-        if visuals_epoch {
-            self.write_visuals(epoch, &kept)?;
-        }
-        let m = &result.metrics;
+        let m = &report.metrics;
         let record = EpochRecord {
             epoch,
             global_step: self.global_step,
-            train_loss_cls: meters.cls.mean().unwrap_or(f64::NAN),
-            train_loss_reg: meters.reg.mean().unwrap_or(f64::NAN),
-            train_loss_am: meters.am.mean(),
-            train_loss_adv: meters.adv.mean(),
-            val_loss_cls: result.loss_cls,
-            val_loss_adv: result.loss_adv,
+            train_loss_cls: meters.cls.mean_if_any().unwrap_or(f64::NAN),
+            train_loss_reg: meters.reg.mean_if_any().unwrap_or(f64::NAN),
+            train_loss_am: meters.am.mean_if_any(),
+            train_loss_adv: meters.adv.mean_if_any(),
+            val_loss_cls,
+            val_loss_adv: adversarial_loss
+                .adversarial
+                .map(|_| adversarial_loss.meter.mean()),
             val_miou: m.miou,
             val_miou_present: m.miou_present,
             val_mean_precision: m.mean_precision,
@@ -845,47 +870,13 @@ impl Trainer {
         };
         self.log.write(&Record::Epoch(record.clone()))?;
         self.history.epochs.push(record.clone());
-        self.history.baseline = Some(result.baseline.clone());
+        self.history.baseline = Some(report.baseline.clone());
         self.history.partial = None;
         self.epoch = epoch;
         self.write_plots()?;
-        self.history.last = Some(result.metrics);
+        self.history.last = Some(report.metrics);
         self.save_checkpoint()?;
-        observer.epoch_finished(&record, &result.baseline);
-        Ok(())
-    }
-
-    /// Visual samples of the first `visual_samples` validation images (kept
-    /// from the validation pass, no second forward) into
-    /// `visuals/epoch-NNN/`: the files of [`visuals::ImageVisuals`] (the
-    /// image, per ground-truth class the heatmap over the image, the raw
-    /// heatmap, the soft mask and the erased image, and the segmentation),
-    /// the same files as `eader evaluate --save-visuals`.
-    fn write_visuals(&self, epoch: usize, images: &[ImageResult]) -> Result<()> {
-        let dir = self.dir.join(VISUALS_DIR).join(format!("epoch-{epoch:03}"));
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let names = self.val.dataset().classes().with_background();
-        for img in images {
-            let class_names: Vec<&str> = img
-                .classes
-                .iter()
-                .map(|&c| names.get(c + 1).map_or("class", String::as_str))
-                .collect();
-            let visuals = visuals::ImageVisuals {
-                id: &img.id,
-                image: &img.image.flatten_all()?.to_vec1::<f32>()?,
-                width: img.width,
-                height: img.height,
-                maps: &img.maps.concat(),
-                class_names: &class_names,
-                prediction: &img.prediction,
-                omega: self.config.omega,
-                sigma: self.config.sigma,
-            };
-            for (name, image) in visuals.render()? {
-                visuals::save_png(&image, &dir.join(name))?;
-            }
-        }
+        observer.epoch_finished(&record, &report.baseline);
         Ok(())
     }
 
@@ -912,21 +903,13 @@ impl Trainer {
 
     /// Writes the checkpoint of the current state (atomically).
     fn save_checkpoint(&self) -> Result<PathBuf> {
-        let mut tensors = Vec::new();
-        let mut add = |net: &Trained, prefix: &str, opt_prefix: &str| -> Result<()> {
-            for (name, t) in weights::state(&net.model) {
-                tensors.push((format!("{prefix}{name}"), t));
-            }
-            tensors.extend(net.optimizer.state_tensors(opt_prefix)?);
-            Ok(())
-        };
-        add(
-            &self.localizer,
-            LOCALIZER_PREFIX,
-            LOCALIZER_OPTIMIZER_PREFIX,
+        let mut tensors = pack(
+            Role::Localizer,
+            &self.localizer.model,
+            Some(&self.localizer.optimizer),
         )?;
         if let Some(adv) = &self.adversarial {
-            add(adv, ADVERSARIAL_PREFIX, ADVERSARIAL_OPTIMIZER_PREFIX)?;
+            tensors.extend(pack(Role::Adversarial, &adv.model, Some(&adv.optimizer))?);
         }
         let history = serde_json::to_value(&self.history).map_err(|e| Error::Json {
             path: self.dir.join(checkpoint::CHECKPOINT_DIR),
@@ -937,7 +920,6 @@ impl Trainer {
             epoch: self.epoch,
             global_step: self.global_step,
             config: self.config.clone(),
-            rng: self.rng.state(),
             history,
         };
         checkpoint::save(&self.dir, &state, &tensors)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eader_dataset::demo::{ensure, DemoConfig};
+use eader_models::Architecture;
 use eader_train::logging::{JsonlLog, Record, StepRecord};
 use eader_train::trainer::{resume_config, Silent};
 use eader_train::{
@@ -29,7 +30,7 @@ fn config(root: &Path, out: &Path, name: &str) -> TrainConfig {
         dataset_root: Some(root.to_owned()),
         output_dir: out.to_owned(),
         experiment_name: Some(name.to_owned()),
-        localizer_model: "resnet18".to_owned(),
+        localizer_model: Architecture::Resnet18,
         localizer_from_scratch: true,
         epochs: 2,
         batch_size: 4,
@@ -50,7 +51,7 @@ fn config(root: &Path, out: &Path, name: &str) -> TrainConfig {
 }
 
 fn with_adversarial(mut c: TrainConfig) -> TrainConfig {
-    c.adversarial_model = Some("resnet18".to_owned());
+    c.adversarial_model = Some(Architecture::Resnet18);
     c.adversarial_from_scratch = true;
     c
 }
@@ -145,9 +146,9 @@ fn trains_without_adversarial_with_adversarial_and_with_shared_weights() {
             6,
             "{name}: one record per step with log_every 1"
         );
-        let phases: Vec<Phase> = steps.iter().map(|s| s.phase).collect();
-        let has_am = steps.iter().all(|s| s.loss_am.is_some());
-        let has_adv = steps.iter().all(|s| s.loss_adv.is_some());
+        let phases: Vec<Phase> = steps.iter().map(|s| s.out.phase).collect();
+        let has_am = steps.iter().all(|s| s.out.loss_am.is_some());
+        let has_adv = steps.iter().all(|s| s.out.loss_adv.is_some());
         match name {
             "plain" => {
                 assert!(phases.iter().all(|&p| p == Phase::Localizer));
@@ -240,8 +241,8 @@ fn a_stopped_and_resumed_run_ends_with_the_same_weights_bit_for_bit() {
         assert_eq!(a.len(), b.len(), "{name}");
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(
-                (x.global_step, x.phase, x.loss.to_bits()),
-                (y.global_step, y.phase, y.loss.to_bits())
+                (x.global_step, x.out.phase, x.out.loss.to_bits()),
+                (y.global_step, y.out.phase, y.out.loss.to_bits())
             );
         }
     }

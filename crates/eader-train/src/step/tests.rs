@@ -65,7 +65,7 @@ fn cfg() -> StepConfig {
         beta: 1e-5,
         omega: 100.0,
         sigma: 0.5,
-        attention: AttentionType::Gcam,
+        attention: AttentionKind::GradCam,
     }
 }
 
@@ -213,7 +213,7 @@ fn gradients_flow_where_method_md_says() {
         "gcam weights detached"
     );
     let cam = StepConfig {
-        attention: AttentionType::Cam,
+        attention: AttentionKind::Cam,
         ..cfg()
     };
     let fwd = forward(&loc, Eraser::None, &images, &labels, &cam, false, true).unwrap();
@@ -267,4 +267,29 @@ fn shared_weights_and_no_adversarial() {
     .unwrap();
     assert!(out.loss_am.is_none());
     assert!((out.loss - (out.loss_cls + 1e-5 * out.loss_reg)).abs() < 1e-6);
+}
+
+#[test]
+fn evaluation_maps_are_the_training_forwards() {
+    // eader-eval's single-scale maps are exactly the maps this step trains on.
+    let (_v, m) = net(5);
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (2, 3, 40, 56), &dev).unwrap();
+    let labels = Tensor::new(&[[1f32, 0., 1., 0.], [0., 0., 0., 1.]], &dev).unwrap();
+    for attention in [AttentionKind::GradCam, AttentionKind::Cam] {
+        let step = StepConfig { attention, ..cfg() };
+        let want = forward(&m, Eraser::None, &x, &labels, &step, true, false).unwrap();
+        let got = eader_eval::image_maps(
+            &m,
+            &x,
+            eader_eval::MapClasses::Labels(&labels),
+            &eader_eval::MapConfig::single_scale(attention),
+        )
+        .unwrap();
+        assert_eq!(got.pairs.class, want.pairs.class);
+        let diff = (&got.maps - &want.maps).unwrap().abs().unwrap();
+        assert_eq!(diff.max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        let diff = (&got.logits - &want.logits).unwrap().abs().unwrap();
+        assert_eq!(diff.max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    }
 }

@@ -122,7 +122,7 @@ impl LabelSource {
                 .is_some_and(|n| n == AUG_MASKS_DIR);
             if in_aug {
                 let voc = dataset.root().join(MASKS_DIR);
-                return Err(Error::option(
+                return Err(Error::setting(
                     "protocol",
                     format!(
                         "wsss scores against VOC's own masks, but image {} of split {} has none in {} (only {})",

@@ -8,8 +8,6 @@
 //! (`R(x) = B(1 - x)`), that is plain `jet` on screen (high values red), which
 //! is what [`jet`] gives here.
 
-use std::path::Path;
-
 use image::RgbImage;
 
 use crate::error::{Error, Result};
@@ -71,9 +69,9 @@ fn check_len(what: &str, len: usize, width: u32, height: u32, channels: usize) -
     if len == want {
         Ok(())
     } else {
-        Err(Error::option(
-            "visuals",
-            format!("{what} has {len} values, expected {channels}x{height}x{width}"),
+        Err(Error::mismatch(
+            what,
+            format!("{len} values, expected {channels}x{height}x{width}"),
         ))
     }
 }
@@ -131,8 +129,8 @@ pub fn color_labels(
     match image {
         None => Ok(colors),
         Some(img) if img.dimensions() == (width, height) => Ok(blend(img, &colors, 0.7)),
-        Some(img) => Err(Error::option(
-            "visuals",
+        Some(img) => Err(Error::mismatch(
+            "label map",
             format!(
                 "image is {:?}, labels are {width}x{height}",
                 img.dimensions()
@@ -228,11 +226,10 @@ impl ImageVisuals<'_> {
         let (w, h) = (self.width as u32, self.height as u32);
         let plane = self.width * self.height;
         if self.maps.len() != self.class_names.len() * plane {
-            return Err(Error::option(
-                "visuals",
+            return Err(Error::mismatch(
+                format!("image {}", self.id),
                 format!(
-                    "image {}: {} map values for {} classes of {}x{}",
-                    self.id,
+                    "{} map values for {} classes of {}x{}",
                     self.maps.len(),
                     self.class_names.len(),
                     self.width,
@@ -256,16 +253,6 @@ impl ImageVisuals<'_> {
         let names = Self::file_names(self.id, self.class_names);
         Ok(names.into_iter().zip(images).collect())
     }
-}
-
-/// Saves an RGB image as PNG, naming the file on error.
-pub fn save_png(image: &RgbImage, path: &Path) -> Result<()> {
-    image
-        .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| Error::Plot {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
 }
 
 #[cfg(test)]
@@ -312,10 +299,5 @@ mod tests {
         let blended = color_labels(&[0, 1], 2, 1, &palette, Some(&img)).unwrap();
         assert_eq!(blended.get_pixel(1, 0).0, [170, 30, 30]);
         assert!(color_labels(&[0], 2, 1, &palette, None).is_err());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.png");
-        save_png(&blended, &path).unwrap();
-        assert_eq!(image::open(&path).unwrap().to_rgb8(), blended);
-        assert!(save_png(&blended, &dir.path().join("no/x.png")).is_err());
     }
 }

@@ -13,14 +13,13 @@ use candle::{DType, Tensor};
 use eader_models::attention::{attention_maps, AttentionKind, Pairs};
 use eader_models::Classifier;
 
-use crate::config::AttentionType;
 use crate::error::{Error, Result};
 
 /// How the maps of an image are computed at evaluation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MapConfig {
     /// CAM or Grad-CAM.
-    pub attention: AttentionType,
+    pub attention: AttentionKind,
     /// Resize factors, each > 0; `[1.0]` is the method's single scale.
     pub scales: Vec<f64>,
     /// Also run every scale on the mirrored image.
@@ -29,7 +28,7 @@ pub struct MapConfig {
 
 impl MapConfig {
     /// One scale, no flip.
-    pub fn single_scale(attention: AttentionType) -> Self {
+    pub fn single_scale(attention: AttentionKind) -> Self {
         Self {
             attention,
             scales: vec![1.0],
@@ -45,10 +44,10 @@ impl MapConfig {
     /// Checks that there is at least one scale and every scale is finite and positive.
     pub fn validate(&self) -> Result<()> {
         if self.scales.is_empty() {
-            return Err(Error::option("scales", "needs at least one scale"));
+            return Err(Error::setting("scales", "needs at least one scale"));
         }
         if let Some(s) = self.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::option(
+            return Err(Error::setting(
                 "scales",
                 format!("every scale must be a finite number > 0, got {s}"),
             ));
@@ -84,13 +83,6 @@ pub struct ImageMaps {
     pub maps: Tensor,
 }
 
-fn attention_kind(t: AttentionType) -> AttentionKind {
-    match t {
-        AttentionType::Gcam => AttentionKind::GradCam,
-        AttentionType::Cam => AttentionKind::Cam,
-    }
-}
-
 /// `(H, W)` scaled by `s`, rounded, at least 1.
 pub fn scaled_size(height: usize, width: usize, s: f64) -> (usize, usize) {
     let f = |x: usize| ((x as f64 * s).round() as usize).max(1);
@@ -107,7 +99,7 @@ pub fn image_maps(
 ) -> Result<ImageMaps> {
     cfg.validate()?;
     let (_, _, height, width) = images.dims4()?;
-    let kind = attention_kind(cfg.attention);
+    let kind = cfg.attention;
     // The first pass is scale 1 when listed, so the logits are the image's own.
     let mut order: Vec<f64> = cfg.scales.clone();
     if let Some(i) = order.iter().position(|&s| s == 1.0) {
@@ -158,7 +150,7 @@ pub fn image_maps(
             if cfg.is_single_scale() {
                 let maps = eader_erasing::upsample_normalize(&low, height, width)?;
                 let (logits, pairs) =
-                    first.ok_or_else(|| Error::option("scales", "no forward pass ran"))?;
+                    first.ok_or_else(|| Error::Internal("no forward pass ran".into()))?;
                 return Ok(ImageMaps {
                     logits,
                     pairs,
@@ -182,14 +174,13 @@ pub fn image_maps(
             pairs,
             maps: eader_erasing::upsample_normalize(&sum.contiguous()?, height, width)?,
         }),
-        _ => Err(Error::option("scales", "no forward pass ran")),
+        _ => Err(Error::Internal("no forward pass ran".into())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{forward, Eraser, StepConfig};
     use candle::Device;
     use candle_nn::VarBuilder;
     use eader_models::Architecture;
@@ -219,26 +210,23 @@ mod tests {
     }
 
     #[test]
-    fn single_scale_is_the_training_forward() {
+    fn single_scale_is_the_methods_own_path() {
+        // What the training step computes (eader-train tests it against its forward).
         let m = model();
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (2, 3, 40, 56), &dev).unwrap();
         let labels = Tensor::new(&[[1f32, 0., 1., 0.], [0., 0., 0., 1.]], &dev).unwrap();
-        for attention in [AttentionType::Gcam, AttentionType::Cam] {
+        for attention in [AttentionKind::GradCam, AttentionKind::Cam] {
             let cfg = MapConfig::single_scale(attention);
             let got = image_maps(&m, &x, MapClasses::Labels(&labels), &cfg).unwrap();
-            let step = StepConfig {
-                alpha: 0.05,
-                beta: 1e-5,
-                omega: 100.0,
-                sigma: 0.5,
-                attention,
-            };
-            let want = forward(&m, Eraser::None, &x, &labels, &step, true, false).unwrap();
+            let (features, logits) = m.forward_features(&x, false).unwrap();
+            let pairs = Pairs::from_labels(&labels).unwrap();
+            let low = attention_maps(&m, attention, &features, &pairs, false).unwrap();
+            let want = eader_erasing::upsample_normalize(&low, 40, 56).unwrap();
             assert_eq!(got.pairs.image, vec![0, 0, 1]);
             assert_eq!(got.pairs.class, vec![0, 2, 3]);
-            assert_eq!(max_abs_diff(&got.maps, &want.maps), 0.0);
-            assert_eq!(max_abs_diff(&got.logits, &want.logits), 0.0);
+            assert_eq!(max_abs_diff(&got.maps, &want), 0.0);
+            assert_eq!(max_abs_diff(&got.logits, &logits), 0.0);
         }
     }
 
@@ -249,7 +237,7 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (1, 3, 48, 64), &dev).unwrap();
         let labels = Tensor::new(&[[0f32, 1., 1., 0.]], &dev).unwrap();
         let cfg = MapConfig {
-            attention: AttentionType::Gcam,
+            attention: AttentionKind::GradCam,
             scales: vec![0.5, 1.0, 1.5],
             flip: true,
         };
@@ -311,7 +299,7 @@ mod tests {
         let m = model();
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev).unwrap();
-        let cfg = MapConfig::single_scale(AttentionType::Gcam);
+        let cfg = MapConfig::single_scale(AttentionKind::GradCam);
         let probs: Vec<f32> = candle_nn::ops::sigmoid(&m.forward(&x, false).unwrap())
             .unwrap()
             .squeeze(0)

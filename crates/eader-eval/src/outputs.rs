@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor};
 use eader_dataset::LabelMap;
+use eader_fs::Durability;
 use image::RgbImage;
 
 use crate::error::{Error, Result};
@@ -90,30 +91,29 @@ impl VisualStyle {
     }
 }
 
-/// Writes `bytes` to `path` through `<path>.tmp` and a rename (no fsync:
-/// outputs are reproducible, only partial files must never appear).
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = crate::fsutil::with_suffix(path, ".tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
 /// PNG bytes of an RGB image.
 pub fn png_bytes(image: &RgbImage, path: &Path) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
     image
         .write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| Error::Plot {
+        .map_err(|e| Error::Image {
             path: path.to_owned(),
             message: e.to_string(),
         })?;
     Ok(out.into_inner())
 }
 
+/// Writes an RGB image as a PNG, atomically.
+pub fn write_png(image: &RgbImage, path: &Path) -> Result<()> {
+    let bytes = png_bytes(image, path)?;
+    Ok(eader_fs::write_bytes(path, &bytes, Durability::Renamed)?)
+}
+
 /// Writes a label map as a VOC palette PNG, atomically.
 pub fn write_prediction(path: &Path, width: usize, height: usize, labels: &[u8]) -> Result<()> {
     let map = LabelMap::new(width as u32, height as u32, labels.to_vec())?;
-    write_file_atomic(path, &eader_dataset::encode_palette_png(&map)?)
+    let bytes = eader_dataset::encode_palette_png(&map)?;
+    Ok(eader_fs::write_bytes(path, &bytes, Durability::Renamed)?)
 }
 
 /// Writes `maps` `(P, H, W)` and `classes` `(P,)` as an `.npz`, atomically.
@@ -128,20 +128,22 @@ pub fn write_maps(
     let maps = Tensor::from_slice(maps, (p, height, width), &Device::Cpu)?;
     let classes: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
     let classes = Tensor::from_vec(classes, p, &Device::Cpu)?;
-    let tmp = crate::fsutil::with_suffix(path, ".tmp");
-    Tensor::write_npz(&[("maps", &maps), ("classes", &classes)], &tmp)
-        .map_err(|e| Error::checkpoint(&tmp, format!("cannot write maps: {e}")))?;
-    // candle finishes the archive when its writer drops: reading the
-    // central directory back proves it is complete.
-    candle::npy::NpzTensors::new(&tmp)
-        .map_err(|e| Error::checkpoint(&tmp, format!("incomplete npz: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    eader_fs::write_with(path, Durability::Renamed, |tmp| {
+        Tensor::write_npz(&[("maps", &maps), ("classes", &classes)], tmp)
+            .map_err(|e| std::io::Error::other(format!("cannot write maps: {e}")))?;
+        // candle finishes the archive when its writer drops: reading the
+        // central directory back proves it is complete.
+        candle::npy::NpzTensors::new(tmp)
+            .map(drop)
+            .map_err(|e| std::io::Error::other(format!("incomplete npz: {e}")))
+    })?;
+    Ok(())
 }
 
 /// Reads maps written by [`write_maps`]: `(classes, maps)` with the maps'
 /// `(H, W)` checked against `width` x `height`.
 pub fn read_maps(path: &Path, width: usize, height: usize) -> Result<(Vec<usize>, Vec<f32>)> {
-    let bad = |m: String| Error::checkpoint(path, m);
+    let bad = |m: String| Error::bad_file(path, m);
     let tensors = Tensor::read_npz(path).map_err(|e| bad(format!("cannot read maps: {e}")))?;
     let get = |name: &str| {
         tensors
@@ -199,7 +201,7 @@ impl SaveDirs {
     pub fn prepare(&self, existing: Existing) -> Result<()> {
         for (option, dir) in self.named() {
             if dir.exists() && !dir.is_dir() {
-                return Err(Error::option(
+                return Err(Error::setting(
                     option,
                     format!("{} exists and is not a folder", dir.display()),
                 ));
@@ -209,7 +211,7 @@ impl SaveDirs {
                 Err(_) => Vec::new(),
             };
             if !entries.is_empty() && existing == Existing::Refuse {
-                return Err(Error::option(
+                return Err(Error::setting(
                     option,
                     format!(
                         "{} already holds files: pass --resume to complete an interrupted run \
@@ -273,11 +275,10 @@ impl SaveDirs {
         let (w, h) = (out.width, out.height);
         let plane = w * h;
         if out.maps.len() != out.classes.len() * plane || out.prediction.len() != plane {
-            return Err(Error::option(
-                "save-maps",
+            return Err(Error::mismatch(
+                format!("image {}", out.id),
                 format!(
-                    "image {}: {} map values and {} labels for {} classes of {w}x{h}",
-                    out.id,
+                    "{} map values and {} labels for {} classes of {w}x{h}",
                     out.maps.len(),
                     out.prediction.len(),
                     out.classes.len()
@@ -292,9 +293,9 @@ impl SaveDirs {
         }
         if let Some(dir) = &self.visuals {
             let Some(chw) = out.image else {
-                return Err(Error::option(
-                    "save-visuals",
-                    format!("image {}: visuals need the image", out.id),
+                return Err(Error::mismatch(
+                    format!("image {}", out.id),
+                    "visuals need the image",
                 ));
             };
             let names = style.names_of(out.classes);
@@ -310,8 +311,7 @@ impl SaveDirs {
                 sigma: style.sigma,
             };
             for (name, img) in visuals.render()? {
-                let path = dir.join(name);
-                write_file_atomic(&path, &png_bytes(&img, &path)?)?;
+                write_png(&img, &dir.join(name))?;
             }
         }
         Ok(())
@@ -395,6 +395,19 @@ mod tests {
                 &style()
             )
             .is_err());
+    }
+
+    #[test]
+    fn pngs_are_written_whole_and_name_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::from_pixel(2, 1, image::Rgb([170, 30, 30]));
+        let path = dir.path().join("x.png");
+        write_png(&img, &path).unwrap();
+        assert_eq!(image::open(&path).unwrap().to_rgb8(), img);
+        let err = write_png(&img, &dir.path().join("no/x.png"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.png.tmp"), "{err}");
     }
 
     #[test]

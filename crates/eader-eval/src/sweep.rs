@@ -6,9 +6,8 @@
 //! its value `v*`. At threshold `t` the pixel is `c*` when `v* >= t` and
 //! background otherwise: zeroing the values below `t` never changes the
 //! winner among those left, and when the winner itself falls below `t`
-//! every other value does too. [`BestLabels`] holds `(c*, v*)`;
-//! [`BestLabels::prediction`] equals [`crate::segmentation::segmentation_map`]
-//! at every threshold (tested).
+//! every other value does too: [`BestLabels`] (the one segmentation rule,
+//! in [`crate::segmentation`]) holds `(c*, v*)`.
 //!
 //! [`SweepScores`] keeps one confusion matrix per threshold, split between a
 //! selection subset and the rest, so the oracle-best threshold (chosen on the
@@ -23,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::segmentation::BACKGROUND_SCORE;
+use crate::segmentation::BestLabels;
 
 /// Seed of the held-out selection subset (fixed: the subset is part of the protocol).
 pub const SELECTION_SEED: u64 = 0x5e1ec7;
@@ -71,72 +70,6 @@ pub fn merge_thresholds(sweep: &[f32], fixed: f32) -> (Vec<f32>, usize) {
         .position(|t| (t - fixed).abs() < 1e-7)
         .unwrap_or(0);
     (all, index)
-}
-
-/// Per pixel, the winning label `c* + 1` (0 when no map beats the
-/// background score) and its value `v*`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BestLabels {
-    /// Winning label per pixel (`(H, W)`, 0 = background).
-    pub label: Vec<u8>,
-    /// Its map value (the background score where the label is 0).
-    pub value: Vec<f32>,
-}
-
-impl BestLabels {
-    /// From `P` maps of `pixels` values each (`maps[p * pixels + i]`) of the
-    /// classes `classes` (any order; ties go to the lowest class).
-    pub fn new(maps: &[f32], classes: &[usize], pixels: usize) -> Result<Self> {
-        if maps.len() != classes.len() * pixels {
-            return Err(Error::option(
-                "segmentation-map-threshold",
-                format!(
-                    "{} map values for {} classes of {pixels} pixels",
-                    maps.len(),
-                    classes.len()
-                ),
-            ));
-        }
-        if let Some(&c) = classes.iter().find(|&&c| c >= 255) {
-            return Err(Error::option(
-                "segmentation-map-threshold",
-                format!("class {c} does not fit a u8 label map"),
-            ));
-        }
-        let mut order: Vec<usize> = (0..classes.len()).collect();
-        order.sort_by_key(|&i| classes[i]);
-        let mut label = vec![0u8; pixels];
-        let mut value = vec![BACKGROUND_SCORE; pixels];
-        for &i in &order {
-            let lab = (classes[i] + 1) as u8;
-            let map = &maps[i * pixels..(i + 1) * pixels];
-            for ((l, v), &m) in label.iter_mut().zip(value.iter_mut()).zip(map) {
-                if m > *v {
-                    *v = m;
-                    *l = lab;
-                }
-            }
-        }
-        Ok(Self { label, value })
-    }
-
-    /// The segmentation map at `threshold` into `out`.
-    pub fn prediction_into(&self, threshold: f32, out: &mut Vec<u8>) {
-        out.clear();
-        out.extend(
-            self.label
-                .iter()
-                .zip(&self.value)
-                .map(|(&l, &v)| if v >= threshold { l } else { 0 }),
-        );
-    }
-
-    /// The segmentation map at `threshold`.
-    pub fn prediction(&self, threshold: f32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.label.len());
-        self.prediction_into(threshold, &mut out);
-        out
-    }
 }
 
 /// Confusion matrices per threshold, for the selection subset and the rest,
@@ -223,7 +156,7 @@ impl SweepScores {
     /// Adds the counts of `other` (same thresholds and classes).
     pub fn merge(&mut self, other: &Self) -> Result<()> {
         if self.thresholds != other.thresholds {
-            return Err(Error::option(
+            return Err(Error::setting(
                 "thresholds",
                 "cannot merge sweeps over different thresholds",
             ));
@@ -335,7 +268,7 @@ impl SweepScores {
 /// fixed seed ([`SELECTION_SEED`]), as a membership mask in split order.
 pub fn selection_mask(total: usize, n: usize) -> Result<Vec<bool>> {
     if n == 0 || n >= total {
-        return Err(Error::option(
+        return Err(Error::setting(
             "select-on",
             format!("must lie in 1..{total} (the split has {total} images), got {n}"),
         ));
@@ -408,8 +341,7 @@ pub struct SweepReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segmentation::segmentation_map;
-    use rand::Rng;
+    use crate::segmentation::BestLabels;
 
     #[test]
     fn parses_sweeps() {
@@ -433,29 +365,6 @@ mod tests {
         assert_eq!((all, i), (vec![0.1, 0.2, 0.3], 2));
         let (all, i) = merge_thresholds(&[0.1, 0.2], 0.15);
         assert_eq!((all, i), (vec![0.1, 0.15, 0.2], 1));
-    }
-
-    #[test]
-    fn best_labels_match_segmentation_map_at_every_threshold() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
-        for trial in 0..50 {
-            let (h, w) = (3, 5);
-            let p = trial % 4;
-            let mut classes: Vec<usize> = (0..20).collect();
-            classes.shuffle(&mut rng);
-            classes.truncate(p);
-            // Coarse values make ties and exact-threshold hits common.
-            let maps: Vec<f32> = (0..p * h * w)
-                .map(|_| rng.random_range(0..=10) as f32 / 10.0)
-                .collect();
-            let best = BestLabels::new(&maps, &classes, h * w).unwrap();
-            let refs: Vec<&[f32]> = maps.chunks(h * w).collect();
-            for t in [0.0, 1e-6, 0.1, 0.3, 0.5, 0.9, 1.0] {
-                let want = segmentation_map(&refs, &classes, h, w, t).unwrap();
-                assert_eq!(best.prediction(t), want, "trial {trial}, t {t}");
-            }
-        }
-        assert!(BestLabels::new(&[0.5; 3], &[1], 2).is_err());
     }
 
     #[test]
