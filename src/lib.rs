@@ -8,6 +8,8 @@
 
 pub use eader_dataset as dataset;
 pub use eader_erasing as erasing;
+pub use eader_eval as eval;
+pub use eader_fs as fs;
 pub use eader_kernels as kernels;
 pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;

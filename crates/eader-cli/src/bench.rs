@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use eader_models::{Architecture, AttentionKind};
 use eader_train::bench::{bench_step, compare_devices, BenchConfig};
-use eader_train::{AttentionType, DeviceChoice};
+use eader_train::{DeviceChoice, TrainConfig};
 
 /// What to benchmark.
 #[derive(Debug, Subcommand)]
@@ -20,7 +21,7 @@ pub enum BenchCommand {
 pub struct BenchTrainArgs {
     /// Localizer architecture
     #[arg(long, value_name = "ARCH", default_value = "resnet18")]
-    localizer_model: String,
+    localizer_model: Architecture,
     /// Adversarial architecture, or `none`
     #[arg(long, value_name = "ARCH", default_value = "resnet18")]
     adversarial_model: String,
@@ -40,8 +41,8 @@ pub struct BenchTrainArgs {
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     /// gcam or cam
-    #[arg(long, value_name = "TYPE", default_value = "gcam")]
-    attention_type: AttentionType,
+    #[arg(long, value_name = "TYPE", default_value_t = TrainConfig::default().attention_type)]
+    attention_type: AttentionKind,
     /// Device: auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -60,15 +61,19 @@ pub struct BenchTrainArgs {
 /// Runs `eader bench ...`.
 pub fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
     let BenchCommand::Train(args) = command;
-    crate::evaluate::set_threads(args.threads)?;
+    crate::common::set_threads(args.threads)?;
     let device = eader_train::device::resolve(args.device)?;
     let name = eader_train::device::describe(&device);
     let adversarial = match args.adversarial_model.as_str() {
         "none" => None,
-        other => Some(other.to_owned()),
+        other => Some(
+            other
+                .parse::<Architecture>()
+                .map_err(|e| anyhow::anyhow!("--adversarial-model: {e}"))?,
+        ),
     };
     let cfg = BenchConfig {
-        localizer: args.localizer_model.clone(),
+        localizer: args.localizer_model,
         adversarial,
         share_weights: args.share_weights,
         batch_size: args.batch_size,
@@ -89,7 +94,10 @@ pub fn run(command: &BenchCommand) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{} + {} batch {} at {}px on {name}: localizer {:.2} img/s, adversarial {}, cycle {:.2} img/s{}",
         cfg.localizer,
-        cfg.adversarial.as_deref().unwrap_or(if cfg.share_weights { "shared" } else { "none" }),
+        cfg.adversarial.map_or_else(
+            || if cfg.share_weights { "shared" } else { "none" }.to_owned(),
+            |a| a.to_string()
+        ),
         cfg.batch_size,
         cfg.resolution,
         value["localizer_images_per_s"].as_f64().unwrap_or(f64::NAN),

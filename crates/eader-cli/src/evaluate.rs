@@ -6,20 +6,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use candle::Device;
 use clap::Args;
-use eader_dataset::demo::{ensure, DemoConfig};
 use eader_dataset::VocDataset;
-use eader_models::Classifier;
-use eader_train::evaluate::outputs::file_safe;
-use eader_train::evaluate::sweep::SweepScores;
-use eader_train::evaluate::{
+use eader_eval::outputs::file_safe;
+use eader_eval::protocol::{threshold_rule, Chosen};
+use eader_eval::sweep::SweepScores;
+use eader_eval::{
     evaluate_split, merge_thresholds, parse_thresholds, EvalReport, EvalSettings, Existing,
-    LabelSource, MapConfig, Protocol, ProtocolCard, SaveDirs, VisualStyle,
+    LabelSource, MapConfig, Progress, Protocol, ProtocolCard, SaveDirs, VisualStyle,
 };
-use eader_train::{AttentionType, DeviceChoice, TrainConfig};
-
-use crate::localizer::{Localizer, LocalizerArgs};
-use indicatif::{ProgressBar, ProgressStyle};
+use eader_models::{AttentionKind, Classifier};
+use eader_train::TrainConfig;
 use serde::Serialize;
+
+use crate::common::{dataset_root, progress_bar, ComputeArgs};
+use crate::localizer::{Localizer, LocalizerArgs};
 
 /// Options of `eader evaluate`.
 #[derive(Debug, Clone, Default, Args)]
@@ -63,7 +63,7 @@ pub struct EvaluateArgs {
     pub no_flip: bool,
     /// gcam or cam [default: the run's]
     #[arg(long, value_name = "TYPE")]
-    pub attention_type: Option<AttentionType>,
+    pub attention_type: Option<AttentionKind>,
     /// Soft-mask steepness of erased visuals [default: the run's, 100]
     #[arg(long)]
     pub omega: Option<f64>,
@@ -99,59 +99,6 @@ pub struct EvaluateArgs {
     pub quiet: bool,
 }
 
-/// `--device` and `--threads`, shared by `eader evaluate`, `infer` and `inspect`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ComputeArgs {
-    /// auto, cpu, cuda or cuda:N [default: auto]
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
-    /// CPU threads [default: all cores]
-    #[arg(long)]
-    pub threads: Option<usize>,
-}
-
-impl ComputeArgs {
-    /// Sizes the CPU thread pool (see [`set_threads`]).
-    pub fn set_threads(&self) -> anyhow::Result<()> {
-        set_threads(self.threads)
-    }
-
-    /// The device `--device` designates (a clear error when CUDA is missing).
-    pub fn device(&self) -> anyhow::Result<Device> {
-        Ok(eader_train::device::resolve(
-            self.device.unwrap_or_default(),
-        )?)
-    }
-}
-
-/// Sizes the global rayon pool (the CPU kernels') once.
-pub fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    if let Some(n) = threads {
-        if n == 0 {
-            bail!("--threads: must be at least 1");
-        }
-        // Fails only when the pool already exists (tests running twice): keep it.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global();
-    }
-    Ok(())
-}
-
-/// A progress bar on stderr with rate and ETA (hidden when `quiet` or not a terminal).
-pub fn progress_bar(total: usize, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template(&format!(
-        "{what} {{bar:30}} {{pos}}/{{len}} {{per_sec}} ETA {{eta}}"
-    ))
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
 /// The localizer and what the report says about it.
 struct Source {
     model: Classifier,
@@ -180,37 +127,13 @@ fn load_source(args: &EvaluateArgs, device: &Device) -> anyhow::Result<Source> {
         None => Source {
             description: format!("{} {}", model.arch(), path.display()),
             config: TrainConfig {
-                localizer_model: model.arch().to_string(),
+                localizer_model: model.arch(),
                 ..TrainConfig::default()
             },
             model,
             experiment_dir: None,
         },
     })
-}
-
-/// Opens the dataset root (or generates the demo) and returns `(root, label)`.
-pub fn dataset_root(
-    given: Option<&Path>,
-    from_run: Option<&Path>,
-    demo_cache: &Path,
-) -> anyhow::Result<(PathBuf, String)> {
-    match given.or(from_run) {
-        Some(root) => Ok((root.to_path_buf(), root.display().to_string())),
-        None => {
-            let root = ensure(demo_cache, &DemoConfig::default()).with_context(|| {
-                format!(
-                    "cannot generate the demo dataset under {}",
-                    demo_cache.display()
-                )
-            })?;
-            eprintln!(
-                "no --dataset-root: using the demo dataset in {}",
-                root.display()
-            );
-            Ok((root, "demo".to_owned()))
-        }
-    }
 }
 
 /// What `metrics.json` holds.
@@ -240,7 +163,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         &args
             .demo_cache
             .clone()
-            .unwrap_or_else(eader_train::trainer::cache_dir),
+            .unwrap_or_else(eader_dataset::demo::cache_dir),
     )?;
     let dataset = VocDataset::open(&root, &split)?;
     if protocol.voc_masks_only() {
@@ -275,33 +198,20 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     };
     maps.validate()?;
 
-    let mut deviations = Vec::new();
-    if split != protocol.split() {
-        deviations.push(format!("split {split}"));
-    }
-    if scales != protocol.scales() {
-        deviations.push("scales".to_owned());
-    }
-    if flip != protocol.flip() {
-        deviations.push(if flip { "flip" } else { "no flip" }.to_owned());
-    }
-    if (fixed_threshold as f64 - cfg.segmentation_map_threshold).abs() > 1e-6 {
-        deviations.push(format!("threshold {fixed_threshold}"));
-    }
-    if attention != cfg.attention_type {
-        deviations.push(format!("attention {attention}"));
-    }
-    let mut rule = format!("{fixed_threshold} fixed");
-    if !sweep.is_empty() {
-        rule.push_str(&format!(
-            "; sweep {} ({} thresholds, oracle reported apart)",
-            args.thresholds.as_deref().unwrap_or_default(),
-            thresholds.len()
-        ));
-    }
-    if let Some(n) = args.select_on {
-        rule.push_str(&format!("; one chosen on {n} held-out images"));
-    }
+    let deviations = protocol.deviations(&Chosen {
+        split: &split,
+        maps: &maps,
+        threshold: fixed_threshold,
+        run_threshold: cfg.segmentation_map_threshold as f32,
+        run_attention: cfg.attention_type,
+    });
+    let rule = threshold_rule(
+        fixed_threshold,
+        args.thresholds
+            .as_deref()
+            .map(|spec| (spec, thresholds.len())),
+        args.select_on,
+    );
     let card = ProtocolCard {
         protocol,
         deviations,
@@ -350,6 +260,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             maps: args.save_maps.clone(),
             visuals: args.save_visuals.clone(),
         },
+        visual_limit: None,
         existing,
         style: VisualStyle {
             omega: args.omega.unwrap_or(cfg.omega),
@@ -368,7 +279,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         dataset,
         &device,
         &settings,
-        &mut |done, _| bar.set_position(done as u64),
+        &mut Progress(|done, _| bar.set_position(done as u64)),
     )?;
     bar.finish_and_clear();
 

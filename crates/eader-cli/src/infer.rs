@@ -8,15 +8,16 @@ use anyhow::{bail, Context};
 use clap::Args;
 use eader_dataset::demo::DemoConfig;
 use eader_dataset::{voc_palette, ClassList, VocDataset, VOC_CLASSES};
-use eader_train::evaluate::outputs::{file_safe, png_bytes, write_file_atomic, write_prediction};
-use eader_train::evaluate::MapConfig;
-use eader_train::infer::{collect_images, infer_image, load_image, InferConfig};
-use eader_train::visuals::{color_labels, heatmap_overlay};
-use eader_train::{AttentionType, TrainConfig};
+use eader_eval::infer::{collect_images, infer_image, load_image, InferConfig};
+use eader_eval::outputs::{file_safe, write_png, write_prediction};
+use eader_eval::visuals::{color_labels, heatmap_overlay};
+use eader_eval::MapConfig;
+use eader_models::AttentionKind;
+use eader_train::TrainConfig;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::evaluate::{progress_bar, ComputeArgs};
+use crate::common::{progress_bar, ComputeArgs};
 use crate::localizer::LocalizerArgs;
 
 /// Options of `eader infer`.
@@ -48,7 +49,7 @@ pub struct InferArgs {
     pub flip: bool,
     /// gcam or cam [default: the run's]
     #[arg(long, value_name = "TYPE")]
-    pub attention_type: Option<AttentionType>,
+    pub attention_type: Option<AttentionKind>,
     /// Class names, one per line [default: the run's dataset's, the demo's or VOC's]
     #[arg(long, value_name = "FILE")]
     pub classes: Option<PathBuf>,
@@ -183,13 +184,13 @@ pub fn run(args: &InferArgs) -> anyhow::Result<()> {
                 &palette,
                 Some(&image),
             )?;
-            write_file_atomic(&overlay, &png_bytes(&colours, &overlay)?)?;
+            write_png(&colours, &overlay)?;
             let plane = r.width * r.height;
             let mut maps = Vec::new();
             for (i, &c) in r.classes.iter().enumerate() {
                 let file = out.join(format!("{stem}_{}_heatmap.png", file_safe(&names[c])));
                 let heat = heatmap_overlay(&image, &r.maps[i * plane..(i + 1) * plane])?;
-                write_file_atomic(&file, &png_bytes(&heat, &file)?)?;
+                write_png(&heat, &file)?;
                 maps.push(file.display().to_string());
             }
             records.push(Record {

@@ -5,49 +5,58 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use eader_models::Architecture;
-use eader_train::evaluate::load_weights;
+use eader_models::{weights, Architecture, AttentionKind};
 use eader_train::inspect::{inspect, read_batch, write_tensors};
 use eader_train::step::StepConfig;
-use eader_train::AttentionType;
+use eader_train::TrainConfig;
 
-use crate::evaluate::ComputeArgs;
+use crate::common::ComputeArgs;
 
 /// Options of `eader inspect`.
 #[derive(Debug, Clone, Args)]
 pub struct InspectArgs {
     /// Localizer architecture (resnet18, resnet50, ...)
-    #[arg(long, value_name = "ARCH")]
-    pub localizer_arch: String,
+    #[arg(long, value_name = "ARCH", alias = "localizer-arch")]
+    pub localizer_model: Architecture,
     /// Localizer weights: safetensors with torchvision names and a K-class head
-    #[arg(long, value_name = "FILE")]
-    pub localizer_weights: PathBuf,
+    #[arg(long, value_name = "FILE", alias = "localizer-weights")]
+    pub weights_localizer: PathBuf,
     /// Adversarial architecture [default: none]
-    #[arg(long, value_name = "ARCH", requires = "adversarial_weights")]
-    pub adversarial_arch: Option<String>,
+    #[arg(
+        long,
+        value_name = "ARCH",
+        alias = "adversarial-arch",
+        requires = "weights_adversarial"
+    )]
+    pub adversarial_model: Option<Architecture>,
     /// Adversarial weights (torchvision names, K-class head)
-    #[arg(long, value_name = "FILE", requires = "adversarial_arch")]
-    pub adversarial_weights: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "FILE",
+        alias = "adversarial-weights",
+        requires = "adversarial_model"
+    )]
+    pub weights_adversarial: Option<PathBuf>,
     /// Safetensors holding `images` (B, 3, H, W) normalised and `labels` (B, K) multi-hot, f32
     #[arg(long, value_name = "FILE")]
     pub batch: PathBuf,
     /// gcam or cam
-    #[arg(long, value_name = "TYPE", default_value = "gcam")]
-    pub attention_type: AttentionType,
+    #[arg(long, value_name = "TYPE", default_value_t = TrainConfig::default().attention_type)]
+    pub attention_type: AttentionKind,
     /// BatchNorm in training mode (batch statistics), for both networks
     #[arg(long)]
     pub train_mode: bool,
     /// Weight of the attention-mining loss
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = TrainConfig::default().alpha)]
     pub alpha: f64,
     /// Weight of the area regularization
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = TrainConfig::default().beta)]
     pub beta: f64,
     /// Steepness of the soft mask
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = TrainConfig::default().omega)]
     pub omega: f64,
     /// Threshold of the soft mask
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = TrainConfig::default().sigma)]
     pub sigma: f64,
     /// Output safetensors file
     #[arg(long, value_name = "FILE")]
@@ -60,11 +69,6 @@ pub struct InspectArgs {
     pub compute: ComputeArgs,
 }
 
-fn arch(option: &str, name: &str) -> anyhow::Result<Architecture> {
-    name.parse()
-        .map_err(|e: eader_models::Error| anyhow::anyhow!("--{option}: {e}"))
-}
-
 /// Runs `eader inspect`; prints the losses and the written tensors' shapes.
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     if args.out.exists() && !args.overwrite {
@@ -75,13 +79,10 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     }
     args.compute.set_threads()?;
     let device = args.compute.device()?;
-    let localizer = load_weights(
-        arch("localizer-arch", &args.localizer_arch)?,
-        &args.localizer_weights,
-        &device,
-    )?;
-    let adversarial = match (&args.adversarial_arch, &args.adversarial_weights) {
-        (Some(a), Some(w)) => Some(load_weights(arch("adversarial-arch", a)?, w, &device)?),
+    let localizer =
+        weights::load_classifier(args.localizer_model, &args.weights_localizer, &device)?;
+    let adversarial = match (args.adversarial_model, &args.weights_adversarial) {
+        (Some(a), Some(w)) => Some(weights::load_classifier(a, w, &device)?),
         _ => None,
     };
     let batch = read_batch(&args.batch, localizer.num_classes(), &device)?;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::bail;
 use candle::Device;
 use clap::Args;
-use eader_models::{Architecture, Classifier};
-use eader_train::evaluate::{load_localizer_checkpoint, load_weights};
+use eader_models::{weights, Architecture, Classifier};
+use eader_train::checkpoint::load_localizer;
 use eader_train::TrainConfig;
 
 /// The localizer options shared by `eader evaluate` and `eader infer`.
@@ -23,7 +23,7 @@ pub struct LocalizerArgs {
         requires = "weights_localizer",
         conflicts_with = "checkpoint"
     )]
-    pub localizer_model: Option<String>,
+    pub localizer_model: Option<Architecture>,
     /// Safetensors with the localizer's weights (torchvision names, K-class head)
     #[arg(long, value_name = "FILE", requires = "localizer_model")]
     pub weights_localizer: Option<PathBuf>,
@@ -43,23 +43,20 @@ impl LocalizerArgs {
     /// Loads the localizer the options designate onto `device`.
     pub fn load(&self, device: &Device) -> anyhow::Result<Localizer> {
         if let Some(path) = &self.checkpoint {
-            let loaded = load_localizer_checkpoint(path, device)?;
+            let loaded = load_localizer(path, device)?;
             return Ok(Localizer {
                 model: loaded.model,
                 path: loaded.dir,
                 run: Some((loaded.config, loaded.epoch)),
             });
         }
-        let (Some(arch), Some(path)) = (&self.localizer_model, &self.weights_localizer) else {
+        let (Some(arch), Some(path)) = (self.localizer_model, &self.weights_localizer) else {
             bail!(
                 "give --checkpoint PATH, or --localizer-model ARCH with --weights-localizer FILE"
             );
         };
-        let arch: Architecture = arch
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--localizer-model: {e}"))?;
         Ok(Localizer {
-            model: load_weights(arch, path, device)?,
+            model: weights::load_classifier(arch, path, device)?,
             path: path.clone(),
             run: None,
         })

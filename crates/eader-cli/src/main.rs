@@ -1,4 +1,4 @@
-//! `eader`: train EADER localizers (and, next, evaluate, infer, inspect).
+//! `eader`: train EADER localizers, evaluate, infer and inspect them, benchmark the step.
 //!
 //! Results go to stdout, progress and diagnostics to stderr. Errors print their
 //! whole chain once (`{:#}`) and exit with status 2.
@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod common;
 mod evaluate;
 mod infer;
 mod inspect;
+mod interrupt;
 mod localizer;
 mod progress;
 mod train;

@@ -48,6 +48,7 @@ impl Progress {
 }
 
 fn terms(r: &StepRecord) -> String {
+    let r = &r.out;
     let mut s = format!("cls {:.4} reg {:.4}", r.loss_cls, r.loss_reg);
     if let Some(am) = r.loss_am {
         s.push_str(&format!(" am {am:.4}"));
@@ -89,7 +90,7 @@ impl Observer for Progress {
     fn step(&mut self, r: &StepRecord) {
         match &self.bar {
             Some(bar) => {
-                bar.set_message(format!("{} | {}", r.phase, terms(r)));
+                bar.set_message(format!("{} | {}", r.out.phase, terms(r)));
                 bar.set_position(r.batch as u64 + 1);
             }
             None => {
@@ -102,7 +103,7 @@ impl Observer for Progress {
                         r.batch + 1,
                         self.batches,
                         r.global_step,
-                        r.phase,
+                        r.out.phase,
                         terms(r),
                         r.images_per_s
                     );
@@ -111,11 +112,11 @@ impl Observer for Progress {
         }
     }
 
-    fn validation_started(&mut self, batches: usize) {
+    fn validation_started(&mut self, images: usize) {
         self.finish_bar();
         if !self.terminal {
             eprintln!(
-                "epoch {}/{}: validating ({batches} batches)",
+                "epoch {}/{}: validating ({images} images at original size)",
                 self.epoch, self.epochs
             );
         }

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use std::process::ExitCode;
 
-use crate::progress::Progress;
 use clap::Args;
-use eader_train::{
-    AttentionType, ConfigOverrides, DeviceChoice, OptimizerKind, Outcome, StopFlag, TrainConfig,
-    Trainer,
-};
+use eader_models::{Architecture, AttentionKind};
+use eader_train::{ConfigOverrides, DeviceChoice, OptimizerKind, Outcome, TrainConfig, Trainer};
+
+use crate::progress::Progress;
 
 /// Options of `eader train` (the reference's arguments, kebab-case). Every option
 /// left out takes its value from `--config`, then the demo preset (when no
@@ -49,7 +48,7 @@ pub struct TrainArgs {
 
     /// Localizer architecture [default: resnet101]
     #[arg(long, value_name = "ARCH")]
-    pub localizer_model: Option<String>,
+    pub localizer_model: Option<Architecture>,
     /// Train the localizer from random initialisation instead of ImageNet weights
     #[arg(long)]
     pub localizer_from_scratch: bool,
@@ -59,7 +58,7 @@ pub struct TrainArgs {
     /// Adversarial architecture (resnet18, resnet101, any localizer architecture)
     /// [default: none]
     #[arg(long, value_name = "ARCH")]
-    pub adversarial_model: Option<String>,
+    pub adversarial_model: Option<Architecture>,
     /// Train the adversarial from random initialisation instead of ImageNet weights
     #[arg(long)]
     pub adversarial_from_scratch: bool,
@@ -115,7 +114,7 @@ pub struct TrainArgs {
     pub train_steps_adversarial: Option<u64>,
     /// Attention maps: gcam or cam [default: gcam]
     #[arg(long, value_name = "TYPE")]
-    pub attention_type: Option<AttentionType>,
+    pub attention_type: Option<AttentionKind>,
     /// Seed of data order, augmentation and initialisation [default: random, recorded]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -146,9 +145,9 @@ impl TrainArgs {
             val_split: self.val_split.clone(),
             experiment_name: self.experiment_name.clone().map(Some),
             output_dir: self.output_dir.clone(),
-            localizer_model: self.localizer_model.clone(),
+            localizer_model: self.localizer_model,
             localizer_from_scratch: flag(self.localizer_from_scratch),
-            adversarial_model: self.adversarial_model.clone().map(Some),
+            adversarial_model: self.adversarial_model.map(Some),
             adversarial_from_scratch: flag(self.adversarial_from_scratch),
             share_weights: flag(self.share_weights),
             epochs: self.epochs,
@@ -245,14 +244,14 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = resolved.config;
-    crate::evaluate::set_threads(config.threads)?;
+    crate::common::set_threads(config.threads)?;
     let device = eader_train::device::resolve(config.device)?;
-    let stop = StopFlag::ctrlc()?;
+    let stop = crate::interrupt::stop_flag()?;
     let mut progress = Progress::new(config.log_every);
     if config.is_demo() {
         eprintln!(
             "preparing the demo dataset in {} (generated once)",
-            eader_train::trainer::cache_dir().display()
+            eader_dataset::demo::cache_dir().display()
         );
     }
     let mut trainer = Trainer::new(config, device, stop, &mut progress)?;
@@ -447,9 +446,9 @@ mod tests {
         ])
         .unwrap();
         let c = r.config;
-        assert_eq!(c.localizer_model, "resnet50");
+        assert_eq!(c.localizer_model, Architecture::Resnet50);
         assert!(c.localizer_from_scratch && c.adversarial_from_scratch && c.overwrite);
-        assert_eq!(c.adversarial_model.as_deref(), Some("resnet18"));
+        assert_eq!(c.adversarial_model, Some(Architecture::Resnet18));
         assert_eq!((c.epochs, c.batch_size, c.img_resolution), (3, 4, 64));
         assert_eq!((c.learning_rate, c.adversarial_learning_rate), (0.1, 0.2));
         assert_eq!(
@@ -459,7 +458,7 @@ mod tests {
         assert_eq!((c.alpha, c.beta, c.omega, c.sigma), (0.5, 0.001, 50.0, 0.4));
         assert_eq!(c.segmentation_map_threshold, 0.25);
         assert_eq!((c.train_steps_localizer, c.train_steps_adversarial), (3, 2));
-        assert_eq!(c.attention_type, AttentionType::Cam);
+        assert_eq!(c.attention_type, AttentionKind::Cam);
         assert_eq!(
             (c.seed, c.device, c.threads),
             (Some(7), DeviceChoice::Cpu, Some(2))
@@ -480,7 +479,13 @@ mod tests {
             "{e}"
         );
         let e = err(&["--localizer-model", "resnet19"]);
-        assert!(e.contains("unknown model \"resnet19\""), "{e}");
+        assert!(e.contains("unknown architecture `resnet19`"), "{e}");
+        // Names the models crate rejects are rejected here too (not only by the real run).
+        let e = err(&["--localizer-model", "resnet101_largefov"]);
+        assert!(
+            e.contains("unknown architecture `resnet101_largefov`"),
+            "{e}"
+        );
         let e = err(&["--optimizer", "adagrad"]);
         assert!(
             e.contains("adagrad") && e.contains("sgd, adam, rmsprop"),

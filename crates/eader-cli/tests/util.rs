@@ -7,8 +7,8 @@ use candle::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use eader_dataset::demo::{ensure, DemoConfig};
 use eader_models::{weights, Architecture, Classifier};
-use eader_train::checkpoint::{self, CheckpointState, FORMAT_VERSION, LOCALIZER_PREFIX};
-use eader_train::{RngState, TrainConfig, TrainRng};
+use eader_train::checkpoint::{self, pack, CheckpointState, Role, FORMAT_VERSION};
+use eader_train::TrainConfig;
 
 /// A demo dataset with `n_val` validation images of side `size` under `dir`.
 pub fn demo(dir: &Path, n_train: usize, n_val: usize, size: u32) -> PathBuf {
@@ -36,27 +36,19 @@ pub fn network(k: usize, seed: u64) -> Classifier {
 /// Saves `model` as the localizer of an experiment folder `dir` (epoch 2)
 /// whose run used `dataset_root`.
 pub fn checkpoint(dir: &Path, model: &Classifier, dataset_root: Option<&Path>) -> PathBuf {
-    let tensors: Vec<(String, Tensor)> = weights::state(model)
-        .into_iter()
-        .map(|(n, t)| (format!("{LOCALIZER_PREFIX}{n}"), t))
-        .collect();
+    let tensors = pack(Role::Localizer, model, None).unwrap();
     let state = CheckpointState {
         format_version: FORMAT_VERSION,
         epoch: 2,
         global_step: 8,
         config: TrainConfig {
-            localizer_model: model.arch().to_string(),
+            localizer_model: model.arch(),
             dataset_root: dataset_root.map(Path::to_path_buf),
             ..TrainConfig::default()
         },
-        rng: rng_state(),
         history: serde_json::Value::Null,
     };
     checkpoint::save(dir, &state, &tensors).unwrap()
-}
-
-fn rng_state() -> RngState {
-    TrainRng::new(0).state()
 }
 
 /// Runs `eader` with `args`.

@@ -601,6 +601,32 @@ struct Marker {
     config: DemoConfig,
 }
 
+/// Environment variable naming the cache folder of the demo dataset.
+pub const CACHE_ENV: &str = "EADER_CACHE_DIR";
+
+/// The cache folder of the demo dataset: `$EADER_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/eader`, else `~/.cache/eader`, else `.eader-cache`.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env(CACHE_ENV)
+        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("eader")))
+        .or_else(|| env("HOME").map(|p| p.join(".cache").join("eader")))
+        .unwrap_or_else(|| PathBuf::from(".eader-cache"))
+}
+
+/// The dataset root a command uses: `root` when given, else the default demo
+/// dataset, generated into `cache_dir` on first use (see [`ensure`]).
+pub fn root_or_demo(root: Option<&Path>, cache_dir: &Path) -> Result<PathBuf> {
+    match root {
+        Some(root) => Ok(root.to_path_buf()),
+        None => ensure(cache_dir, &DemoConfig::default()),
+    }
+}
+
 /// The demo dataset for `cfg` under `cache_dir`, generated on first use.
 ///
 /// Returns `cache_dir/eader-demo`. A marker file written last records the

@@ -148,6 +148,66 @@ impl fmt::Display for LabelSource {
     }
 }
 
+/// What a pass ran, next to the run it scores: the input of
+/// [`Protocol::deviations`] and of [`threshold_rule`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chosen<'a> {
+    /// The split scored.
+    pub split: &'a str,
+    /// Attention type, scales and flip.
+    pub maps: &'a crate::MapConfig,
+    /// The reported (fixed) threshold.
+    pub threshold: f32,
+    /// The run's own threshold (its `segmentation_map_threshold`).
+    pub run_threshold: f32,
+    /// The run's own attention type.
+    pub run_attention: eader_models::AttentionKind,
+}
+
+impl Protocol {
+    /// The settings of `chosen` that differ from the protocol as named (or,
+    /// for the threshold and attention type, from the run's own), as the
+    /// card lists them.
+    pub fn deviations(self, chosen: &Chosen<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        if chosen.split != self.split() {
+            out.push(format!("split {}", chosen.split));
+        }
+        if chosen.maps.scales != self.scales() {
+            out.push("scales".to_owned());
+        }
+        if chosen.maps.flip != self.flip() {
+            out.push(if chosen.maps.flip { "flip" } else { "no flip" }.to_owned());
+        }
+        if (chosen.threshold - chosen.run_threshold).abs() > 1e-6 {
+            out.push(format!("threshold {}", chosen.threshold));
+        }
+        if chosen.maps.attention != chosen.run_attention {
+            out.push(format!("attention {}", chosen.maps.attention));
+        }
+        out
+    }
+}
+
+/// How the card describes the threshold: the fixed one, the sweep `spec`
+/// (of `count` thresholds) when given, and the held-out choice on `select_on` images.
+pub fn threshold_rule(
+    fixed: f32,
+    sweep: Option<(&str, usize)>,
+    select_on: Option<usize>,
+) -> String {
+    let mut rule = format!("{fixed} fixed");
+    if let Some((spec, count)) = sweep {
+        rule.push_str(&format!(
+            "; sweep {spec} ({count} thresholds, oracle reported apart)"
+        ));
+    }
+    if let Some(n) = select_on {
+        rule.push_str(&format!("; one chosen on {n} held-out images"));
+    }
+    rule
+}
+
 /// Everything a reader needs to know to compare a number: printed as one
 /// line next to every result and stored in `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -205,6 +265,40 @@ impl fmt::Display for ProtocolCard {
 mod tests {
     use super::*;
     use eader_dataset::demo::{ensure, DemoConfig};
+
+    #[test]
+    fn deviations_name_what_differs() {
+        use eader_models::AttentionKind;
+        let maps = crate::MapConfig::single_scale(AttentionKind::GradCam);
+        let chosen = Chosen {
+            split: "val",
+            maps: &maps,
+            threshold: 0.3,
+            run_threshold: 0.3,
+            run_attention: AttentionKind::GradCam,
+        };
+        assert!(Protocol::Eader.deviations(&chosen).is_empty());
+        assert_eq!(
+            Protocol::Wsss.deviations(&chosen),
+            ["split val", "scales", "no flip"]
+        );
+        let cam = crate::MapConfig::single_scale(AttentionKind::Cam);
+        let other = Chosen {
+            split: "train",
+            maps: &cam,
+            threshold: 0.25,
+            ..chosen
+        };
+        assert_eq!(
+            Protocol::Eader.deviations(&other),
+            ["split train", "threshold 0.25", "attention cam"]
+        );
+        assert_eq!(threshold_rule(0.3, None, None), "0.3 fixed");
+        assert_eq!(
+            threshold_rule(0.3, Some(("0.1:0.5:0.1", 5)), Some(20)),
+            "0.3 fixed; sweep 0.1:0.5:0.1 (5 thresholds, oracle reported apart); one chosen on 20 held-out images"
+        );
+    }
 
     #[test]
     fn protocols_parse_and_describe_themselves() {

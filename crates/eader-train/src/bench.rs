@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::Phase;
@@ -116,14 +117,13 @@ pub fn synthetic_batch(
     Ok((images, labels))
 }
 
+/// The step of the reference's defaults with `cfg`'s attention type.
 fn step_config(cfg: &BenchConfig) -> StepConfig {
-    StepConfig {
-        alpha: 0.05,
-        beta: 1e-5,
-        omega: 100.0,
-        sigma: 0.5,
-        attention: cfg.attention,
+    TrainConfig {
+        attention_type: cfg.attention,
+        ..TrainConfig::default()
     }
+    .step_config()
 }
 
 fn sgd(model: &Classifier) -> Result<Optimizer> {

@@ -250,6 +250,17 @@ impl TrainConfig {
         }
     }
 
+    /// The loss weights and mask parameters of this run's step.
+    pub fn step_config(&self) -> crate::step::StepConfig {
+        crate::step::StepConfig {
+            alpha: self.alpha,
+            beta: self.beta,
+            omega: self.omega,
+            sigma: self.sigma,
+            attention: self.attention_type,
+        }
+    }
+
     /// Whether the run uses the generated demo dataset.
     pub fn is_demo(&self) -> bool {
         self.dataset_root.is_none()

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use candle::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use eader_dataset::demo::{self, DemoConfig};
+use eader_dataset::demo;
 use eader_dataset::{Batch, ForegroundReport, Loader, LoaderConfig, VocDataset};
 use eader_eval::{
     EvalSettings, Existing, ImageMaps, MapConfig, PassObserver, SaveDirs, VisualStyle,
@@ -45,8 +45,6 @@ use crate::step::{erase_and_classify, train_step, Eraser, StepConfig, StepOutput
 pub const CONFIG_FILE: &str = "config.toml";
 /// The folder of visual samples inside an experiment folder.
 pub const VISUALS_DIR: &str = "visuals";
-/// Environment variable naming the cache folder of the demo dataset.
-pub const CACHE_ENV: &str = "EADER_CACHE_DIR";
 
 /// Options that a resumed run may change; every other option is the
 /// checkpoint's.
@@ -222,20 +220,6 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-/// The cache folder of the demo dataset: `$EADER_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/eader`, else `~/.cache/eader`, else `.eader-cache`.
-pub fn cache_dir() -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env(CACHE_ENV)
-        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("eader")))
-        .or_else(|| env("HOME").map(|p| p.join(".cache").join("eader")))
-        .unwrap_or_else(|| PathBuf::from(".eader-cache"))
-}
-
 /// The configuration of a resumed run: the checkpoint's, with the options
 /// in [`RESUMABLE_OPTIONS`] taken from `explicit` (what the user set). Any
 /// other explicit option that differs from the checkpoint's is an error
@@ -339,12 +323,12 @@ fn pretrained_path(arch: Architecture, option: &'static str) -> Result<PathBuf> 
 }
 
 /// The dataset root of `config`: its `dataset_root`, or the demo dataset
-/// (generated into [`cache_dir`] on first use).
+/// (generated into [`demo::cache_dir`] on first use).
 pub fn dataset_root(config: &TrainConfig) -> Result<PathBuf> {
-    match &config.dataset_root {
-        Some(root) => Ok(root.clone()),
-        None => Ok(demo::ensure(&cache_dir(), &DemoConfig::default())?),
-    }
+    Ok(demo::root_or_demo(
+        config.dataset_root.as_deref(),
+        &demo::cache_dir(),
+    )?)
 }
 
 /// The training split: `config.split`, else `train_aug` when the dataset has
@@ -673,13 +657,7 @@ impl Trainer {
     }
 
     fn step_config(&self) -> StepConfig {
-        StepConfig {
-            alpha: self.config.alpha,
-            beta: self.config.beta,
-            omega: self.config.omega,
-            sigma: self.config.sigma,
-            attention: self.config.attention_type,
-        }
+        self.config.step_config()
     }
 
     /// Trains until the last epoch or a stop request; see [`Outcome`].
