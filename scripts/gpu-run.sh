@@ -97,6 +97,8 @@ print(":".join(libs))
 EOF
 )
 export LD_LIBRARY_PATH=${NV_LIBS}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# A GPU test that finds no device fails here instead of passing with a notice.
+export EADER_REQUIRE_GPU=1
 
 # The bundle's files, xz-compressed (unpacked with Python's lzma) or as they are.
 BIN=${EADER_GPU_BIN:-${TMPDIR:-/tmp}/eader-gpu-bin}

@@ -12,8 +12,8 @@ pub struct CiArgs {
     no_test: bool,
 }
 
-/// The test command README.md gives; `.ci/run` runs the same one.
-const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-targets"];
+/// The test command README.md gives; `.ci/run` runs the same one (with `--locked`).
+const TEST_COMMAND: &[&str] = &["test", "--workspace", "--all-targets", "--locked"];
 
 /// Runs every check in turn and stops at the first failure.
 pub fn run(args: &CiArgs) -> Result<()> {
@@ -22,6 +22,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--locked",
         "--",
         "-D",
         "warnings",
@@ -35,7 +36,10 @@ pub fn run(args: &CiArgs) -> Result<()> {
 fn cargo(args: &[&str]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("$ cargo {}", args.join(" "));
+    // As .ci/run: the slow tests run, and a missing test prerequisite fails.
     let status = Command::new(&cargo)
+        .env("EADER_SLOW_TESTS", "1")
+        .env("EADER_CI", "1")
         .args(args)
         .status()
         .with_context(|| format!("could not start `{cargo}`"))?;

@@ -491,8 +491,8 @@ mod tests {
             e.contains("adagrad") && e.contains("sgd, adam, rmsprop"),
             "{e}"
         );
-        let e = err(&["--attention-type", "gradcam"]);
-        assert!(e.contains("gradcam"), "{e}");
+        let e = err(&["--attention-type", "gradkam"]);
+        assert!(e.contains("gradkam"), "{e}");
         let e = err(&["--device", "tpu"]);
         assert!(e.contains("tpu"), "{e}");
         let e = err(&["--epochs=-1"]);

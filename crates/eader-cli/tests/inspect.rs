@@ -339,9 +339,10 @@ fn bad_input_gives_one_clear_error() {
         e.contains("loc.safetensors") && e.contains("resnet34"),
         "{e}"
     );
+    // The old spelling (--localizer-arch) is an alias of --localizer-model.
     let e = run("alexnet");
     assert!(
-        e.contains("--localizer-arch") && e.contains("alexnet"),
+        e.contains("--localizer-model") && e.contains("unknown architecture `alexnet`"),
         "{e}"
     );
     std::fs::write(&out, b"x").unwrap();

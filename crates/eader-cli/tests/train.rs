@@ -77,6 +77,29 @@ fn a_tiny_run_prints_the_model_next_to_the_all_background_baseline() {
     // The effective config repeats the run.
     let config = std::fs::read_to_string(runs.join("tiny/config.toml")).unwrap();
     assert!(config.contains("seed = 3"), "{config}");
+    // Validation is eader evaluate's pass: the same checkpoint scores the same there.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join("tiny/summary.json")).unwrap())
+            .unwrap();
+    let eval_dir = tmp.path().join("eval");
+    crate::util::eader_ok(&[
+        "evaluate",
+        "--checkpoint",
+        runs.join("tiny").to_str().unwrap(),
+        "--output-dir",
+        eval_dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["final_metrics"], metrics["metrics"],
+        "validation and eader evaluate disagree"
+    );
+    assert_eq!(summary["baseline_metrics"], metrics["baseline"]);
 }
 
 #[test]
@@ -152,7 +175,7 @@ fn bad_options_fail_before_any_work() {
     let runs = tmp.path().join("runs");
     fails_with(
         output(train(&root, &runs, &["--localizer-model", "resnet7"])),
-        &["--localizer-model", "unknown model \"resnet7\""],
+        &["--localizer-model", "unknown architecture `resnet7`"],
     );
     fails_with(
         output(train(

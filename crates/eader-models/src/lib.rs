@@ -18,9 +18,9 @@
 //!   head, or checkpoints) and saving under the same names;
 //!   `hub` (feature `hub`): torchvision's ImageNet weights from the Hugging
 //!   Face Hub (`timm/<arch>.tv_in1k`).
-//! - [`ops`]: the layers' compute (convolution, batch norm, pooling), kept in
-//!   one place so faster kernels can replace it; [`ops::max_pool2d`] is a
-//!   custom op with PyTorch's padding and tie rule, forward and backward.
+//! - [`ops`]: the layers' compute (convolution, batch norm, max pooling with
+//!   PyTorch's padding and tie rule, forward and backward), kept in one place
+//!   where `eader-kernels` plugs in.
 //!
 //! Upsampling and normalising the maps belong to `eader-erasing`, later in
 //! the flow: this crate does not depend on it.

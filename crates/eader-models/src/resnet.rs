@@ -5,7 +5,7 @@ use candle::Tensor;
 
 use crate::error::Result;
 use crate::layers::{BatchNorm, Builder, Conv2d, Linear};
-use crate::ops::{self, ConvConfig, Pool2dConfig};
+use crate::ops::{self, ConvConfig, MaxPoolConfig};
 
 /// Which residual block a ResNet stacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +225,7 @@ impl ResNet {
         let xs = self
             .bn1
             .forward_relu(&self.conv1.forward(xs)?, train, true)?;
-        let mut xs = ops::max_pool2d(&xs, Pool2dConfig::STEM)?;
+        let mut xs = ops::max_pool2d(&xs, MaxPoolConfig::STEM)?;
         for layer in &self.layers {
             for block in layer {
                 xs = block.forward(&xs, train)?;

@@ -4,7 +4,7 @@ use candle::Tensor;
 
 use crate::error::Result;
 use crate::layers::{Builder, Conv2d, Linear};
-use crate::ops::{self, ConvConfig, Pool2dConfig};
+use crate::ops::{self, ConvConfig, MaxPoolConfig};
 
 /// VGG-16's convolution widths; `0` marks a pooling layer.
 const CFG_D: [usize; 18] = [
@@ -15,7 +15,7 @@ const CFG_D: [usize; 18] = [
 enum Layer {
     /// A convolution followed by ReLU (two indices of `features`).
     Conv(Conv2d),
-    Pool(Pool2dConfig),
+    Pool(MaxPoolConfig),
 }
 
 /// The classifier on top of `features`.
@@ -52,13 +52,13 @@ impl Vgg {
         for &v in CFG_D.iter() {
             if v == 0 {
                 let cfg = if !large_fov {
-                    Pool2dConfig {
+                    MaxPoolConfig {
                         kernel: 2,
                         stride: 2,
                         padding: 0,
                     }
                 } else {
-                    Pool2dConfig {
+                    MaxPoolConfig {
                         kernel: 3,
                         stride: if pools < 3 { 2 } else { 1 },
                         padding: 1,

@@ -216,7 +216,7 @@ mod tests {
         };
         let y = ops::conv2d(&x, &w, Some(&b), conv).unwrap();
         let (y, mean, var) = ops::batch_norm_train(&y, &gamma, &beta, 1e-5, true).unwrap();
-        let y = ops::max_pool2d(&y, ops::Pool2dConfig::STEM).unwrap();
+        let y = ops::max_pool2d(&y, ops::MaxPoolConfig::STEM).unwrap();
         let y = ops::add_relu(&y, &y.affine(-0.5, 0.1).unwrap()).unwrap();
         let y = ops::dropout(&ops::global_avg_pool(&y).unwrap(), 0.5, false).unwrap();
         let logits = ops::linear(&y, &fc, None).unwrap();
@@ -272,13 +272,17 @@ mod tests {
 
     /// The models' ops seam on a CUDA device takes candle's own ops (eader-kernels is
     /// CPU-only): the block in f32 on CUDA matches the CPU's f64. Passes with a notice
-    /// when no device opens (scripts/gpu-run.sh flags that notice).
+    /// when no device opens, fails then under `EADER_REQUIRE_GPU=1` (scripts/gpu-run.sh).
     #[cfg(feature = "cuda")]
     #[test]
     fn models_ops_on_cuda_match_the_cpu() {
         let device = match resolve(DeviceChoice::Cuda(0)) {
             Ok(device) => device,
             Err(e) => {
+                assert!(
+                    std::env::var_os("EADER_REQUIRE_GPU").is_none(),
+                    "EADER_REQUIRE_GPU is set but no CUDA device opens: {e}"
+                );
                 eprintln!("no CUDA device, models_ops_on_cuda_match_the_cpu not run: {e}");
                 return;
             }

@@ -108,7 +108,8 @@ pub(crate) fn fixtures() -> HashMap<String, Tensor> {
 }
 
 /// Defines `$cpu` running `$body(&Device::Cpu)` and, with the `cuda` feature, `$cuda`
-/// running it on CUDA device 0 when one is present (it returns with a notice otherwise).
+/// running it on CUDA device 0 when one is present (it returns with a notice
+/// otherwise, and fails when `EADER_REQUIRE_GPU=1`, as `scripts/gpu-run.sh` sets).
 macro_rules! device_test {
     ($body:ident, $cpu:ident, $cuda:ident) => {
         #[test]
@@ -121,7 +122,13 @@ macro_rules! device_test {
         fn $cuda() {
             match candle::Device::new_cuda(0) {
                 Ok(device) => $body(&device),
-                Err(e) => eprintln!("no CUDA device, {} not run: {e}", stringify!($cuda)),
+                Err(e) => {
+                    assert!(
+                        std::env::var_os("EADER_REQUIRE_GPU").is_none(),
+                        "EADER_REQUIRE_GPU is set but no CUDA device opens: {e}"
+                    );
+                    eprintln!("no CUDA device, {} not run: {e}", stringify!($cuda))
+                }
             }
         }
     };

@@ -6,11 +6,9 @@
 //! All functions take and return `(N, C, H, W)` tensors unless said otherwise
 //! and are differentiable with candle's autograd.
 
-mod max_pool;
-
 use candle::{DType, Tensor};
 
-pub use max_pool::{max_pool2d, max_pool2d_ref, Pool2dConfig};
+pub use eader_kernels::MaxPoolConfig;
 
 use crate::error::{bad_input, Result};
 
@@ -51,6 +49,13 @@ pub fn conv2d(
         dilation: cfg.dilation,
     };
     Ok(eader_kernels::conv2d(xs, weight, bias, cfg)?)
+}
+
+/// Max pooling of `(N, C, H, W)` with `-inf` padding and PyTorch's tie rule
+/// (`eader_kernels::max_pool2d`: a custom op with forward and backward on the
+/// CPU, candle's own ops elsewhere or with the kernels switched off).
+pub fn max_pool2d(xs: &Tensor, cfg: MaxPoolConfig) -> Result<Tensor> {
+    Ok(eader_kernels::max_pool2d(xs, cfg)?)
 }
 
 /// `x @ weight^T + bias` for `x: (N, C_in)`, `weight: (C_out, C_in)`,
