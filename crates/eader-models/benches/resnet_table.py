@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Side-by-side table: eader's whole-network ResNet throughput on the CPU
-(`cargo bench -p eader-kernels --bench resnet`, the fast kernels) against
+(`cargo bench -p eader-models --bench resnet`, the fast kernels) against
 torchvision on the same work (training mode, 20-way head, loss = sum of the
 logits, 2 threads), alternating the two per row so that both see the same
 machine, best of N rounds each. Prints a markdown table.
 
-Usage: python3 crates/eader-kernels/benches/resnet_table.py [--rounds N] [--filter resnet18]
+Usage: python3 crates/eader-models/benches/resnet_table.py [--rounds N] [--filter resnet18]
 Needs torch + torchvision; builds the benchmark first (release)."""
 import argparse
 import re
@@ -42,7 +42,7 @@ UNITS = {"elem/s": 1.0, "Kelem/s": 1e3, "Melem/s": 1e6}
 
 def eader_rate(mode, ident):
     out = subprocess.run(
-        ["cargo", "bench", "-q", "-p", "eader-kernels", "--bench", "resnet", "--",
+        ["cargo", "bench", "-q", "-p", "eader-models", "--bench", "resnet", "--",
          "--noplot", f"^resnet/{mode}/{ident}$"],
         check=True, capture_output=True, text=True).stdout
     m = re.search(r"thrpt:\s*\[\S+\s+\S+\s+(\S+)\s+(\S+)", out)
@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--min-time", type=float, default=5.0)
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
-    subprocess.run(["cargo", "bench", "-q", "-p", "eader-kernels", "--bench", "resnet",
+    subprocess.run(["cargo", "bench", "-q", "-p", "eader-models", "--bench", "resnet",
                     "--no-run"], check=True)
     rows = []
     for name, batch, size in CONFIGS:
