@@ -111,7 +111,7 @@ pub fn inspect(
     if let Some(adv) = adversarial {
         if adv.num_classes() != localizer.num_classes() {
             return Err(Error::option(
-                "adversarial-weights",
+                "weights-adversarial",
                 format!(
                     "the adversarial has {} classes, the localizer {}",
                     adv.num_classes(),

@@ -1,5 +1,5 @@
 //! The layers' compute, kept behind a few functions so that faster kernels
-//! (the fast-CPU-kernels issue) can replace them without touching the
+//! (eader-kernels on the CPU, next CUDA ones) plug in without touching the
 //! architectures: [`conv2d`], [`batch_norm_train`], [`batch_norm_eval`],
 //! [`max_pool2d`], [`global_avg_pool`], [`adaptive_avg_pool2d`], [`linear`].
 //!

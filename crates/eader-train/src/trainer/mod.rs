@@ -13,26 +13,22 @@
 //! position in the epoch, so a run interrupted and resumed ends with the same
 //! weights, bit for bit, as one that was not.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
-use eader_dataset::demo;
-use eader_dataset::{Batch, ForegroundReport, Loader, LoaderConfig, VocDataset};
+use eader_dataset::{Batch, ForegroundReport, Loader, VocDataset};
 use eader_eval::{
     EvalSettings, Existing, ImageMaps, MapConfig, PassObserver, SaveDirs, VisualStyle,
 };
 use eader_metrics::{AverageMeter, SegmentationMetrics};
-use eader_models::weights::{self, LoadMode};
-use eader_models::{Architecture, Classifier};
+use eader_models::Classifier;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, pack, CheckpointState, Role};
-use crate::config::{ConfigOverrides, TrainConfig};
+use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::guard::{check_finite, StopFlag};
 use crate::logging::{self, EpochRecord, JsonlLog, Record, StepRecord};
@@ -46,19 +42,11 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// The folder of visual samples inside an experiment folder.
 pub const VISUALS_DIR: &str = "visuals";
 
-/// Options that a resumed run may change; every other option is the
-/// checkpoint's.
-pub const RESUMABLE_OPTIONS: [&str; 6] = [
-    "epochs",
-    "device",
-    "threads",
-    "log_every",
-    "visuals_every",
-    "visual_samples",
-];
+mod setup;
 
-/// One-off actions of a command line, never part of a run's configuration.
-pub const ACTIONS: [&str; 2] = ["resume", "overwrite"];
+pub(crate) use setup::seeded_network;
+use setup::{build_network, check_same_networks, new_experiment_dir, open_splits, Splits};
+pub use setup::{dataset_root, resume_config, ACTIONS, RESUMABLE_OPTIONS};
 
 /// Receives progress; every method has an empty default.
 pub trait Observer {
@@ -220,180 +208,6 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-/// The configuration of a resumed run: the checkpoint's, with the options
-/// in [`RESUMABLE_OPTIONS`] taken from `explicit` (what the user set). Any
-/// other explicit option that differs from the checkpoint's is an error
-/// naming it: a resumed run is the same run.
-pub fn resume_config(saved: &TrainConfig, explicit: &ConfigOverrides) -> Result<TrainConfig> {
-    let saved_entries: HashMap<&str, String> =
-        ConfigOverrides::from(saved).entries().into_iter().collect();
-    for (key, value) in explicit.entries() {
-        if RESUMABLE_OPTIONS.contains(&key) || ACTIONS.contains(&key) {
-            continue;
-        }
-        let before = saved_entries
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| "(none)".to_owned());
-        if before != value {
-            return Err(Error::option(
-                "resume",
-                format!(
-                    "--{} is {value} but the checkpoint's run used {before}; a resumed run keeps \
-                     its configuration (only {} may change)",
-                    key.replace('_', "-"),
-                    RESUMABLE_OPTIONS
-                        .iter()
-                        .map(|k| format!("--{}", k.replace('_', "-")))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-    }
-    let mut config = saved.clone();
-    explicit.retain(&RESUMABLE_OPTIONS).apply_to(&mut config);
-    if let Some(resume) = &explicit.resume {
-        config.resume = resume.clone();
-    }
-    config.validate()?;
-    Ok(config)
-}
-
-/// A network of `arch` with `num_classes` outputs on `device`, initialised
-/// as torchvision does from `seed`.
-pub(crate) fn seeded_network(
-    arch: Architecture,
-    num_classes: usize,
-    device: &Device,
-    seed: u64,
-) -> Result<Classifier> {
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Classifier::new(arch, num_classes, vb)?;
-    model.init_seeded(seed)?;
-    Ok(model)
-}
-
-/// A fresh network of `arch` with `num_classes` outputs on `device`:
-/// random (seeded), or from a local safetensors file (its head replaced).
-fn build_network(
-    arch: Architecture,
-    num_classes: usize,
-    device: &Device,
-    seed: u64,
-    from_scratch: bool,
-    weights_file: Option<&Path>,
-    option: &'static str,
-) -> Result<Classifier> {
-    let model = seeded_network(arch, num_classes, device, seed)?;
-    if from_scratch {
-        return Ok(model);
-    }
-    let path = match weights_file {
-        Some(path) => path.to_owned(),
-        None => pretrained_path(arch, option)?,
-    };
-    weights::load(&model, &path, LoadMode::ReplaceHead)?;
-    Ok(model)
-}
-
-#[cfg(feature = "hub")]
-fn pretrained_path(arch: Architecture, _option: &'static str) -> Result<PathBuf> {
-    Ok(eader_models::hub::fetch(
-        arch,
-        &eader_models::hub::HubOptions::from_env(),
-    )?)
-}
-
-#[cfg(not(feature = "hub"))]
-fn pretrained_path(arch: Architecture, option: &'static str) -> Result<PathBuf> {
-    let (weights, scratch) = match option {
-        "adversarial-model" => ("--weights-adversarial", "--adversarial-from-scratch"),
-        _ => ("--weights-localizer", "--localizer-from-scratch"),
-    };
-    Err(Error::option(
-        option,
-        format!(
-            "{arch} starts from ImageNet weights, which this build cannot download: pass \
-             {weights} FILE (torchvision names, safetensors), rebuild with --features hub, \
-             or train with {scratch}"
-        ),
-    ))
-}
-
-/// The dataset root of `config`: its `dataset_root`, or the demo dataset
-/// (generated into [`demo::cache_dir`] on first use).
-pub fn dataset_root(config: &TrainConfig) -> Result<PathBuf> {
-    Ok(demo::root_or_demo(
-        config.dataset_root.as_deref(),
-        &demo::cache_dir(),
-    )?)
-}
-
-/// The training split: `config.split`, else `train_aug` when the dataset has
-/// it, else `train`.
-fn training_split(config: &TrainConfig, root: &Path) -> String {
-    if let Some(split) = &config.split {
-        return split.clone();
-    }
-    let has_aug = eader_dataset::has_split(root, "train_aug");
-    if has_aug { "train_aug" } else { "train" }.to_owned()
-}
-
-/// An experiment folder holds one of these when a run wrote into it.
-fn is_experiment(dir: &Path) -> bool {
-    dir.join(CONFIG_FILE).is_file()
-        || dir.join(logging::METRICS_FILE).is_file()
-        || checkpoint::resolve(dir).is_ok()
-}
-
-/// Chooses (and creates) the experiment folder of a new run.
-fn new_experiment_dir(config: &mut TrainConfig) -> Result<PathBuf> {
-    let out = &config.output_dir;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let dir = match &config.experiment_name {
-        Some(name) => {
-            let dir = out.join(name);
-            if dir.exists() && std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_some()) {
-                if !config.overwrite {
-                    return Err(Error::option(
-                        "experiment-name",
-                        format!(
-                            "{} already exists; choose another --experiment-name, continue it \
-                             with --resume {}, or replace it with --overwrite",
-                            dir.display(),
-                            dir.display()
-                        ),
-                    ));
-                }
-                if !is_experiment(&dir) {
-                    return Err(Error::option(
-                        "overwrite",
-                        format!(
-                            "{} is not an eader experiment folder; refusing to delete it",
-                            dir.display()
-                        ),
-                    ));
-                }
-                std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            }
-            dir
-        }
-        None => {
-            let prefix = if config.is_demo() { "demo" } else { "run" };
-            let free = (1..)
-                .map(|n| format!("{prefix}-{n}"))
-                .find(|name| !out.join(name).exists())
-                .unwrap_or_else(|| format!("{prefix}-0"));
-            config.experiment_name = Some(free.clone());
-            out.join(free)
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    Ok(dir)
-}
-
 impl Trainer {
     /// Prepares a run of `config` on `device`: opens and checks the splits,
     /// builds or restores both networks and their optimizers, and creates
@@ -417,31 +231,7 @@ impl Trainer {
             None => None,
         };
         if let Some(ckpt) = &resumed {
-            let saved = &ckpt.state.config;
-            let name = |a: Option<Architecture>| a.map_or("(none)".to_owned(), |a| a.to_string());
-            for (option, a, b) in [
-                (
-                    "localizer-model",
-                    Some(saved.localizer_model),
-                    Some(config.localizer_model),
-                ),
-                (
-                    "adversarial-model",
-                    saved.adversarial_model,
-                    config.adversarial_model,
-                ),
-            ] {
-                if a != b {
-                    return Err(Error::checkpoint(
-                        &ckpt.path,
-                        format!(
-                            "was written by a run with --{option} {:?}, not {:?}",
-                            name(a),
-                            name(b)
-                        ),
-                    ));
-                }
-            }
+            check_same_networks(ckpt, &config)?;
         }
         let seed = match config.seed {
             Some(seed) => seed,
@@ -452,48 +242,12 @@ impl Trainer {
             }
         };
 
-        // Data.
-        let root = dataset_root(&config)?;
-        let split = training_split(&config, &root);
-        config.split = Some(split.clone());
-        let (train_set, foreground) = VocDataset::open(&root, &split)?.for_training()?;
-        let val_set = VocDataset::open(&root, &config.val_split)?;
-        if train_set.classes().len() != val_set.classes().len() {
-            return Err(Error::option(
-                "val-split",
-                format!(
-                    "{} has {} classes but {} has {}",
-                    split,
-                    train_set.classes().len(),
-                    config.val_split,
-                    val_set.classes().len()
-                ),
-            ));
-        }
-        let num_classes = train_set.classes().len();
-        let size = u32::try_from(config.img_resolution)
-            .map_err(|_| Error::option("img-resolution", "too large"))?;
-        let threads = config.threads.unwrap_or(0);
-        let mut train_cfg = LoaderConfig::train(size, config.batch_size, seed);
-        train_cfg.threads = threads;
-        let train = Loader::new(train_set, train_cfg, &device)?;
-        if train.is_empty() {
-            return Err(Error::option(
-                "batch-size",
-                format!(
-                    "the {split} split has {} images with a foreground class, fewer than one \
-                     batch of {}",
-                    train.dataset().len(),
-                    config.batch_size
-                ),
-            ));
-        }
-        if val_set.is_empty() {
-            return Err(Error::option(
-                "val-split",
-                format!("the {} split has no images", config.val_split),
-            ));
-        }
+        let Splits {
+            train,
+            val: val_set,
+            foreground,
+        } = open_splits(&mut config, seed, &device)?;
+        let num_classes = val_set.classes().len();
 
         // Networks: their seeds are the first draws of the run's generator.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
