@@ -289,7 +289,7 @@ impl DenseCrf {
     pub fn inference(&self, unary: &[f32], iterations: usize) -> Result<Vec<f32>> {
         let (n_labels, n) = (self.n_labels, self.width * self.height);
         if unary.len() != n_labels * n {
-            let actual = if unary.len() % n == 0 {
+            let actual = if unary.len().is_multiple_of(n) {
                 vec![unary.len() / n, self.height, self.width]
             } else {
                 vec![unary.len()]

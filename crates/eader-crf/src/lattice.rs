@@ -155,7 +155,7 @@ impl Permutohedral {
     /// If `dim == 0` or `features.len()` is not a multiple of `dim`.
     pub fn new(features: &[f32], dim: usize) -> Option<Self> {
         assert!(
-            dim > 0 && features.len() % dim == 0,
+            dim > 0 && features.len().is_multiple_of(dim),
             "features must be (n_points, dim)"
         );
         let n_points = features.len() / dim;
@@ -495,9 +495,9 @@ impl Permutohedral {
         let vw = w.get();
         let d1 = self.dim + 1;
         let acc = &mut acc[..vw];
-        for j in p * d1..(p + 1) * d1 {
-            let o = self.offsets[j] as usize;
-            let weight = weights[j];
+        let range = p * d1..(p + 1) * d1;
+        for (&o, &weight) in self.offsets[range.clone()].iter().zip(&weights[range]) {
+            let o = o as usize;
             let src = &values[o * vw..o * vw + vw];
             for k in 0..vw {
                 acc[k] += weight * src[k];

@@ -40,7 +40,8 @@ pub fn unary_from_softmax(probs: &[f32]) -> Result<Vec<f32>> {
 
 /// pydensecrf's `unary_from_labels(labels, n_labels, gt_prob, zero_unsure)`: each pixel
 /// believes its label with probability `gt_prob` and spreads the rest uniformly over
-/// the other `n_labels - 1` labels; returns `(n_labels, n_pixels)`.
+/// the other `n_labels - 1` labels; returns `(n_labels, n_pixels)`. `gt_prob` is an
+/// `f64` as Python's float is: the energies are computed in f64 and rounded once.
 ///
 /// With `zero_unsure`, label 0 means "unknown" (uniform `1 / n_labels`) and label `l`
 /// in `1..=n_labels` is class `l - 1`. Note that pydensecrf's own default is
@@ -48,7 +49,7 @@ pub fn unary_from_softmax(probs: &[f32]) -> Result<Vec<f32>> {
 pub fn unary_from_labels(
     labels: &[u32],
     n_labels: usize,
-    gt_prob: f32,
+    gt_prob: f64,
     zero_unsure: bool,
 ) -> Result<Vec<f32>> {
     if n_labels < 2 {
@@ -58,7 +59,7 @@ pub fn unary_from_labels(
         return Err(Error::InvalidParameter {
             name: "gt_prob",
             requirement: "in (0, 1)",
-            value: gt_prob,
+            value: gt_prob as f32,
         });
     }
     let limit = n_labels + usize::from(zero_unsure);
@@ -74,7 +75,7 @@ pub fn unary_from_labels(
         });
     }
     // numpy computes these in float64 and stores them as float32.
-    let gt = gt_prob as f64;
+    let gt = gt_prob;
     let n_energy = (-((1.0 - gt) / (n_labels as f64 - 1.0)).ln()) as f32;
     let p_energy = (-gt.ln()) as f32;
     let unsure = (-(1.0 / n_labels as f64).ln()) as f32;
@@ -91,7 +92,7 @@ pub fn unary_from_labels(
 }
 
 fn check_cams(cams: &[f32], n_classes: usize) -> Result<usize> {
-    if n_classes == 0 || cams.len() % n_classes != 0 {
+    if n_classes == 0 || !cams.len().is_multiple_of(n_classes) {
         return Err(Error::ShapeMismatch {
             name: "cams".into(),
             expected: vec![n_classes.max(1), cams.len() / n_classes.max(1)],
