@@ -5,10 +5,14 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::lattice::{BlurBuffers, Permutohedral, PARALLEL_MIN_WORK};
+use crate::simd;
 use crate::width::{dispatch_width, padded, Width};
 
-/// Pixels per parallel task in the mean-field update.
+/// Fewest pixels per thread in the mean-field update.
 const PIXEL_CHUNK: usize = 1024;
+
+/// Pixels per block when converting between `(L, N)` and pixel-major layouts.
+const TRANSPOSE_BLOCK: usize = 64;
 
 /// A Gaussian (smoothness) kernel on pixel positions:
 /// `compat * exp(-|p_i - p_j|² / (2 sxy²))`, pydensecrf's `addPairwiseGaussian`.
@@ -100,7 +104,7 @@ pub struct CrfImage<'a> {
 #[derive(Debug, Clone)]
 struct Kernel {
     lattice: Permutohedral,
-    /// Splat weights of the lattice times `norm` of their point (vertex order).
+    /// `(n_pixels, d + 1)`: barycentric weight × `norm` of the pixel.
     splat_weights: Vec<f32>,
     /// `(n_pixels, d + 1)`: barycentric weight × alpha × `norm` × compat.
     slice_weights: Vec<f32>,
@@ -120,20 +124,14 @@ impl Kernel {
             .iter()
             .map(|&s| (1.0 / (s as f64 + 1e-20).sqrt()) as f32)
             .collect();
-        let splat_weights = lattice
-            .splat_weights()
-            .iter()
-            .zip(lattice.splat_points())
-            .map(|(&w, &p)| w * norm[p as usize])
-            .collect();
         let alpha = lattice.alpha();
         let d1 = dim + 1;
-        let slice_weights = lattice
+        let (splat_weights, slice_weights) = lattice
             .barycentric()
             .iter()
             .enumerate()
-            .map(|(c, &b)| b * alpha * norm[c / d1] * compat)
-            .collect();
+            .map(|(c, &b)| (b * norm[c / d1], b * alpha * norm[c / d1] * compat))
+            .unzip();
         Ok(Self {
             lattice,
             splat_weights,
@@ -311,69 +309,123 @@ impl DenseCrf {
         Ok(dispatch_width!(vw, |w| self.mean_field(w, unary, iterations)))
     }
 
+    /// The mean-field loop over pixel-major `(n, w)` arrays. One pass over the pixels
+    /// per iteration slices the blurred messages, takes the softmax and splats the new
+    /// `Q` row into the next iteration's lattice values at once, so `Q` is read once.
+    /// On one thread the pixels splat in order (pydensecrf's summation order); in
+    /// parallel each thread splats a contiguous range of pixels into its own values,
+    /// summed before blurring (the same sums in another order, ~1e-7 apart).
     fn mean_field<W: Width>(&self, w: W, unary: &[f32], iterations: usize) -> Vec<f32> {
         let (n_labels, n, vw) = (self.n_labels, self.width * self.height, w.get());
-        let parallel = n * vw >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1;
+        let threads = rayon::current_num_threads();
+        let parallel = n * vw >= PARALLEL_MIN_WORK && threads > 1;
+        let n_parts = if parallel {
+            threads.min(n / PIXEL_CHUNK).max(1)
+        } else {
+            1
+        };
+        let part_len = n.div_ceil(n_parts);
         // -U pixel-major; padding lanes far below any label so they never win the max,
         // and masked to exactly zero probability.
         let mut neg_unary = vec![-1e30f32; n * vw];
-        for l in 0..n_labels {
-            for (p, &u) in unary[l * n..(l + 1) * n].iter().enumerate() {
-                neg_unary[p * vw + l] = -u;
+        // Transposes in blocks of pixels, so the block's rows stay in L1 across labels.
+        for (block, rows) in neg_unary.chunks_mut(TRANSPOSE_BLOCK * vw).enumerate() {
+            let first = block * TRANSPOSE_BLOCK;
+            for l in 0..n_labels {
+                let src = &unary[l * n + first..][..rows.len() / vw];
+                for (row, &u) in rows.chunks_exact_mut(vw).zip(src) {
+                    row[l] = -u;
+                }
             }
         }
+        let avx2 = simd::avx2();
         let mask: Vec<f32> = (0..vw)
             .map(|k| if k < n_labels { 1.0 } else { 0.0 })
             .collect();
         let mut q = vec![0f32; n * vw];
-        let mut buffers: Vec<BlurBuffers> = self
-            .kernels
+        let kernels = &self.kernels;
+        let mut blurred: Vec<BlurBuffers> = kernels
             .iter()
             .map(|k| BlurBuffers::new(k.lattice.n_vertices(), vw))
             .collect();
+        // splats[part][kernel]: `(n_vertices + 1, w)` lattice values of one pixel range.
+        let mut splats: Vec<Vec<Vec<f32>>> = (0..n_parts)
+            .map(|_| {
+                kernels
+                    .iter()
+                    .map(|k| vec![0f32; (k.lattice.n_vertices() + 1) * vw])
+                    .collect()
+            })
+            .collect();
 
         for iteration in 0..=iterations {
-            if iteration > 0 {
-                for (kernel, buffers) in self.kernels.iter().zip(buffers.iter_mut()) {
-                    kernel
-                        .lattice
-                        .splat(w, &q, &kernel.splat_weights, buffers, parallel);
-                    kernel.lattice.blur(w, buffers, parallel);
+            let (slicing, splatting) = (iteration > 0, iteration < iterations);
+            if slicing {
+                for (k, kernel) in kernels.iter().enumerate() {
+                    let values = &mut blurred[k].values;
+                    std::mem::swap(values, &mut splats[0][k]);
+                    for part in &splats[1..] {
+                        for (v, s) in values.iter_mut().zip(&part[k]) {
+                            *v += s;
+                        }
+                    }
+                    kernel.lattice.blur(w, &mut blurred[k], parallel);
                 }
             }
-            let kernels: &[Kernel] = if iteration > 0 { &self.kernels } else { &[] };
-            let buffers = &buffers;
-            let neg_unary = &neg_unary;
-            let mask = &mask;
-            let job = |(chunk_index, chunk): (usize, &mut [f32])| {
-                let mut acc = vec![0f32; vw];
-                let first = chunk_index * PIXEL_CHUNK;
-                for (i, row) in chunk.chunks_exact_mut(vw).enumerate() {
-                    let p = first + i;
-                    acc.copy_from_slice(&neg_unary[p * vw..(p + 1) * vw]);
-                    for (kernel, buffers) in kernels.iter().zip(buffers) {
-                        kernel.lattice.slice_point(
-                            w,
-                            &buffers.values,
-                            &kernel.slice_weights,
-                            p,
-                            &mut acc,
-                        );
+            let (blurred, neg_unary, mask) = (&blurred, &neg_unary, &mask);
+            let job = |(part, (q_part, splat)): (usize, (&mut [f32], &mut Vec<Vec<f32>>))| {
+                simd::run(avx2, || {
+                    if splatting {
+                        splat.iter_mut().for_each(|values| values.fill(0.0));
                     }
-                    softmax(w, &acc, mask, row);
-                }
+                    let mut acc = vec![0f32; vw];
+                    let first = part * part_len;
+                    for (i, row) in q_part.chunks_exact_mut(vw).enumerate() {
+                        let p = first + i;
+                        acc.copy_from_slice(&neg_unary[p * vw..(p + 1) * vw]);
+                        if slicing {
+                            for (kernel, buffers) in kernels.iter().zip(blurred) {
+                                let weights = &kernel.slice_weights;
+                                kernel.lattice.slice_point(
+                                    w,
+                                    &buffers.values,
+                                    weights,
+                                    p,
+                                    &mut acc,
+                                );
+                            }
+                        }
+                        softmax(w, &acc, mask, row);
+                        if splatting {
+                            for (kernel, values) in kernels.iter().zip(splat.iter_mut()) {
+                                let weights = &kernel.splat_weights;
+                                kernel.lattice.splat_point(w, row, weights, p, values);
+                            }
+                        }
+                    }
+                })
             };
             if parallel {
-                q.par_chunks_mut(PIXEL_CHUNK * vw).enumerate().for_each(job);
+                q.par_chunks_mut(part_len * vw)
+                    .zip(splats.par_iter_mut())
+                    .enumerate()
+                    .for_each(job);
             } else {
-                q.chunks_mut(PIXEL_CHUNK * vw).enumerate().for_each(job);
+                q.chunks_mut(part_len * vw)
+                    .zip(splats.iter_mut())
+                    .enumerate()
+                    .for_each(job);
             }
         }
 
         let mut out = vec![0f32; n_labels * n];
-        for l in 0..n_labels {
-            for (p, o) in out[l * n..(l + 1) * n].iter_mut().enumerate() {
-                *o = q[p * vw + l];
+        for (block, rows) in q.chunks(TRANSPOSE_BLOCK * vw).enumerate() {
+            let first = block * TRANSPOSE_BLOCK;
+            for l in 0..n_labels {
+                let dst = &mut out[l * n + first..][..rows.len() / vw];
+                for (o, row) in dst.iter_mut().zip(rows.chunks_exact(vw)) {
+                    *o = row[l];
+                }
             }
         }
         out
@@ -381,17 +433,31 @@ impl DenseCrf {
 }
 
 /// `out = mask * exp(x - max x) / sum(...)`, pydensecrf's `expAndNormalize` on one pixel.
+/// The width is a multiple of 4: max and sum run over four partial lanes so that every
+/// loop vectorises.
 #[inline(always)]
 fn softmax<W: Width>(w: W, x: &[f32], mask: &[f32], out: &mut [f32]) {
     let vw = w.get();
     let (x, mask, out) = (&x[..vw], &mask[..vw], &mut out[..vw]);
-    let max = x.iter().fold(f32::MIN, |m, &v| if v > m { v } else { m });
-    let mut sum = 0f32;
-    for k in 0..vw {
-        let e = exp(x[k] - max) * mask[k];
-        out[k] = e;
-        sum += e;
+    let mut lanes = [f32::MIN; 4];
+    for chunk in x.chunks_exact(4) {
+        for (m, &v) in lanes.iter_mut().zip(chunk) {
+            *m = if v > *m { v } else { *m };
+        }
     }
+    let max = lanes
+        .iter()
+        .fold(f32::MIN, |m, &v| if v > m { v } else { m });
+    for k in 0..vw {
+        out[k] = exp(x[k] - max) * mask[k];
+    }
+    let mut lanes = [0f32; 4];
+    for chunk in out.chunks_exact(4) {
+        for (s, &v) in lanes.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+    let sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     for o in out.iter_mut() {
         *o /= sum;
     }

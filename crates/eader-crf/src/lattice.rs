@@ -11,15 +11,16 @@
 //! The arithmetic follows pydensecrf's `permutohedral.cpp` (its SSE `init`, the one
 //! x86-64 builds use) step for step in `f32`, so that the same points fall in the same
 //! simplices and the outputs agree to rounding. Departures: keys are `i32` instead of
-//! `i16` (pydensecrf's keys wrap silently for large feature values), and splatting is a
-//! gather over a vertex → points table, so it runs in parallel without atomics.
+//! `i16` (pydensecrf's keys wrap silently for large feature values), and the hash
+//! table is our own (multiplicative hashing, power-of-two size).
 
 use rayon::prelude::*;
 
+use crate::simd;
 use crate::width::{dispatch_width, Width};
 
-/// Points per parallel task when slicing (and vertices per task when splatting and
-/// blurring); below [`PARALLEL_MIN_WORK`] everything runs on the calling thread.
+/// Points per parallel task when slicing (and vertices per task when blurring); below
+/// [`PARALLEL_MIN_WORK`] everything runs on the calling thread.
 const CHUNK: usize = 2048;
 
 /// `points × value width` below which filtering stays on one thread.
@@ -47,12 +48,6 @@ pub struct Permutohedral {
     /// `(dim + 1, n_vertices, 2)`: the two neighbours along each direction, shifted by one
     /// (0 = not in the lattice).
     neighbors: Vec<[u32; 2]>,
-    /// `(n_vertices + 1)`: start of each vertex's contributions in `splat_points`.
-    splat_start: Vec<u32>,
-    /// Points contributing to each vertex, in point order.
-    splat_points: Vec<u32>,
-    /// Their barycentric weights.
-    splat_weights: Vec<f32>,
 }
 
 /// Open-addressing hash table from `dim` integer coordinates to a vertex index,
@@ -62,6 +57,8 @@ struct HashTable {
     keys: Vec<i32>,
     table: Vec<u32>,
     mask: usize,
+    /// log2 of the table size.
+    bits: u32,
 }
 
 const EMPTY: u32 = u32::MAX;
@@ -74,6 +71,7 @@ impl HashTable {
             keys: Vec::with_capacity(expected * dim),
             table: vec![EMPTY; capacity],
             mask: capacity - 1,
+            bits: capacity.trailing_zeros(),
         }
     }
 
@@ -81,13 +79,30 @@ impl HashTable {
         self.keys.len() / self.dim
     }
 
-    fn hash(key: &[i32]) -> usize {
-        let mut r: usize = 0;
+    /// Multiplicative hashing of the coordinates; the table index is taken from the
+    /// high bits ([`HashTable::slot`]), which mix every coordinate.
+    #[inline]
+    fn hash(key: &[i32]) -> u64 {
+        let mut r: u64 = 0;
         for &k in key {
-            r = r.wrapping_add(k as isize as usize).wrapping_mul(1_664_525);
+            r = (r ^ k as u32 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
-        // Mix the high bits down: the table size is a power of two.
-        r ^ (r >> 29)
+        r
+    }
+
+    #[inline]
+    fn slot(&self, hash: u64) -> usize {
+        (hash >> (64 - self.bits)) as usize
+    }
+
+    #[inline]
+    fn same(a: &[i32], b: &[i32]) -> bool {
+        // A plain loop: slice equality calls memcmp, too slow for 2 to 5 integers.
+        let mut same = true;
+        for (x, y) in a.iter().zip(b) {
+            same &= x == y;
+        }
+        same
     }
 
     fn key(&self, index: u32) -> &[i32] {
@@ -96,13 +111,13 @@ impl HashTable {
     }
 
     fn find(&self, key: &[i32]) -> Option<u32> {
-        let mut h = Self::hash(key) & self.mask;
+        let mut h = self.slot(Self::hash(key));
         loop {
             let e = self.table[h];
             if e == EMPTY {
                 return None;
             }
-            if self.key(e) == key {
+            if Self::same(self.key(e), key) {
                 return Some(e);
             }
             h = (h + 1) & self.mask;
@@ -113,7 +128,7 @@ impl HashTable {
         if 2 * (self.len() + 1) > self.table.len() {
             self.grow();
         }
-        let mut h = Self::hash(key) & self.mask;
+        let mut h = self.slot(Self::hash(key));
         loop {
             let e = self.table[h];
             if e == EMPTY {
@@ -122,7 +137,7 @@ impl HashTable {
                 self.table[h] = index;
                 return index;
             }
-            if self.key(e) == key {
+            if Self::same(self.key(e), key) {
                 return e;
             }
             h = (h + 1) & self.mask;
@@ -133,8 +148,9 @@ impl HashTable {
         let capacity = self.table.len() * 2;
         self.table = vec![EMPTY; capacity];
         self.mask = capacity - 1;
+        self.bits = capacity.trailing_zeros();
         for index in 0..self.len() as u32 {
-            let mut h = Self::hash(self.key(index)) & self.mask;
+            let mut h = self.slot(Self::hash(self.key(index)));
             while self.table[h] != EMPTY {
                 h = (h + 1) & self.mask;
             }
@@ -286,25 +302,6 @@ impl Permutohedral {
             }
         }
 
-        // Vertex -> contributing points, in point order (the order pydensecrf splats in).
-        // offsets are shifted by one, so counting at `o` leaves splat_start[0] = 0.
-        let mut splat_start = vec![0u32; n_vertices + 1];
-        for &o in &offsets {
-            splat_start[o as usize] += 1;
-        }
-        for v in 0..n_vertices {
-            splat_start[v + 1] += splat_start[v];
-        }
-        let mut cursor = splat_start.clone();
-        let mut splat_points = vec![0u32; offsets.len()];
-        let mut splat_weights = vec![0f32; offsets.len()];
-        for (c, (&o, &w)) in offsets.iter().zip(&barycentric).enumerate() {
-            let slot = &mut cursor[o as usize - 1];
-            splat_points[*slot as usize] = (c / d1) as u32;
-            splat_weights[*slot as usize] = w;
-            *slot += 1;
-        }
-
         Some(Self {
             n_points,
             dim,
@@ -312,9 +309,6 @@ impl Permutohedral {
             offsets,
             barycentric,
             neighbors,
-            splat_start,
-            splat_points,
-            splat_weights,
         })
     }
 
@@ -343,16 +337,6 @@ impl Permutohedral {
         &self.barycentric
     }
 
-    /// Splat weights in vertex order, for callers that fold a per-point scale into them.
-    pub(crate) fn splat_weights(&self) -> &[f32] {
-        &self.splat_weights
-    }
-
-    /// The point of each splat weight.
-    pub(crate) fn splat_points(&self) -> &[u32] {
-        &self.splat_points
-    }
-
     /// Filters `values`, `(n_points, value_size)` point-major, and returns the filtered
     /// array of the same shape: pydensecrf's `Permutohedral::compute` (no reverse).
     ///
@@ -373,48 +357,40 @@ impl Permutohedral {
         let alpha = self.alpha();
         let slice_weights: Vec<f32> = self.barycentric.iter().map(|b| b * alpha).collect();
         dispatch_width!(value_size, |w| {
-            self.splat(w, values, &self.splat_weights, &mut buffers, parallel);
+            simd::run(simd::avx2(), || {
+                for (p, row) in values.chunks_exact(value_size).enumerate() {
+                    self.splat_point(w, row, &self.barycentric, p, &mut buffers.values);
+                }
+            });
             self.blur(w, &mut buffers, parallel);
             self.slice(w, &buffers, &slice_weights, &mut out, parallel);
         });
         out
     }
 
-    /// Splats `values` (`(n_points, w)`) into `buffers.values` with the given weights
-    /// (one per entry of the vertex → points table).
-    pub(crate) fn splat<W: Width>(
+    /// Adds point `p`'s `row` (`w` values) to the vertex rows of `values`
+    /// (`(n_vertices + 1, w)`) with `weights` (`(n_points, dim + 1)`, the barycentric
+    /// weights times any per-point scale). Splatting the points in order is
+    /// pydensecrf's summation order.
+    #[inline(always)]
+    pub(crate) fn splat_point<W: Width>(
         &self,
         w: W,
-        values: &[f32],
+        row: &[f32],
         weights: &[f32],
-        buffers: &mut BlurBuffers,
-        parallel: bool,
+        p: usize,
+        values: &mut [f32],
     ) {
         let vw = w.get();
-        let (zero, rows) = buffers.values.split_at_mut(vw);
-        zero.fill(0.0);
-        let starts = &self.splat_start;
-        let points = &self.splat_points;
-        let job = |(chunk_index, chunk): (usize, &mut [f32])| {
-            let first = chunk_index * CHUNK;
-            for (i, row) in chunk.chunks_exact_mut(vw).enumerate() {
-                let v = first + i;
-                let row = &mut row[..vw];
-                row.fill(0.0);
-                for c in starts[v] as usize..starts[v + 1] as usize {
-                    let p = points[c] as usize;
-                    let weight = weights[c];
-                    let src = &values[p * vw..p * vw + vw];
-                    for k in 0..vw {
-                        row[k] += weight * src[k];
-                    }
-                }
+        let d1 = self.dim + 1;
+        let row = &row[..vw];
+        let range = p * d1..(p + 1) * d1;
+        for (&o, &weight) in self.offsets[range.clone()].iter().zip(&weights[range]) {
+            let o = o as usize;
+            let dst = &mut values[o * vw..o * vw + vw];
+            for k in 0..vw {
+                dst[k] += weight * row[k];
             }
-        };
-        if parallel {
-            rows.par_chunks_mut(CHUNK * vw).enumerate().for_each(job);
-        } else {
-            rows.chunks_mut(CHUNK * vw).enumerate().for_each(job);
         }
     }
 
@@ -423,24 +399,27 @@ impl Permutohedral {
     pub(crate) fn blur<W: Width>(&self, w: W, buffers: &mut BlurBuffers, parallel: bool) {
         let vw = w.get();
         let m = self.n_vertices;
+        let avx2 = simd::avx2();
         for j in 0..=self.dim {
             let neighbors = &self.neighbors[j * m..(j + 1) * m];
             let old = &buffers.values;
             let (zero, rows) = buffers.scratch.split_at_mut(vw);
             zero.fill(0.0);
             let job = |(chunk_index, chunk): (usize, &mut [f32])| {
-                let first = chunk_index * CHUNK;
-                for (i, new) in chunk.chunks_exact_mut(vw).enumerate() {
-                    let v = first + i;
-                    let [n1, n2] = neighbors[v];
-                    let center = &old[(v + 1) * vw..(v + 2) * vw];
-                    let a = &old[n1 as usize * vw..n1 as usize * vw + vw];
-                    let b = &old[n2 as usize * vw..n2 as usize * vw + vw];
-                    let new = &mut new[..vw];
-                    for k in 0..vw {
-                        new[k] = center[k] + 0.5 * (a[k] + b[k]);
+                simd::run(avx2, || {
+                    let first = chunk_index * CHUNK;
+                    for (i, new) in chunk.chunks_exact_mut(vw).enumerate() {
+                        let v = first + i;
+                        let [n1, n2] = neighbors[v];
+                        let center = &old[(v + 1) * vw..(v + 2) * vw];
+                        let a = &old[n1 as usize * vw..n1 as usize * vw + vw];
+                        let b = &old[n2 as usize * vw..n2 as usize * vw + vw];
+                        let new = &mut new[..vw];
+                        for k in 0..vw {
+                            new[k] = center[k] + 0.5 * (a[k] + b[k]);
+                        }
                     }
-                }
+                })
             };
             if parallel {
                 rows.par_chunks_mut(CHUNK * vw).enumerate().for_each(job);
@@ -528,9 +507,8 @@ impl BlurBuffers {
 mod tests {
     use super::*;
 
-    /// A brute-force check of the lattice's invariants: barycentric weights sum to one
-    /// and are non-negative, and the vertex → points table is the transpose of the
-    /// points → vertices one.
+    /// The lattice's invariants: barycentric weights sum to one and are non-negative,
+    /// every vertex is touched, and the filter of ones is positive.
     #[test]
     fn barycentric_weights_and_splat_table_are_consistent() {
         let features: Vec<f32> = (0..300).map(|i| ((i * 37 % 101) as f32) * 0.173).collect();
@@ -545,18 +523,15 @@ mod tests {
                 );
                 assert!(w.iter().all(|&x| x >= -1e-6), "dim {dim} point {p}: {w:?}");
             }
-            assert_eq!(lattice.splat_points.len(), n * (dim + 1));
-            for v in 0..lattice.n_vertices {
-                let run = lattice.splat_start[v] as usize..lattice.splat_start[v + 1] as usize;
-                assert!(!run.is_empty());
-                let points = &lattice.splat_points[run.clone()];
-                assert!(points.windows(2).all(|p| p[0] <= p[1]), "points in order");
-                for c in run {
-                    let p = lattice.splat_points[c] as usize;
-                    let slots = &lattice.offsets[p * (dim + 1)..(p + 1) * (dim + 1)];
-                    assert!(slots.contains(&(v as u32 + 1)));
-                }
-            }
+            // Every vertex is used, and points see themselves.
+            let mut used = vec![false; lattice.n_vertices + 1];
+            lattice
+                .offsets
+                .iter()
+                .for_each(|&o| used[o as usize] = true);
+            assert!(used[1..].iter().all(|&u| u), "dim {dim}");
+            let ones = lattice.filter(&vec![1.0; n], 1);
+            assert!(ones.iter().all(|&x| x > 0.0), "dim {dim}");
         }
     }
 

@@ -25,6 +25,7 @@ mod error;
 pub mod io;
 mod lattice;
 mod preset;
+mod simd;
 mod unary;
 mod width;
 

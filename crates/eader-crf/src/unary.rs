@@ -147,3 +147,55 @@ pub fn labels_from_threshold(cams: &[f32], n_classes: usize, threshold: f32) -> 
         })
         .collect())
 }
+
+/// `ln x` for positive normal `x`, within 2 ulp, branch-free so the map vectorises
+/// (Cephes' `logf`: `x = m 2^e` with `m` in `[sqrt(1/2), sqrt(2))`, degree-8
+/// polynomial in `m - 1`).
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+pub(crate) fn ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    // Exponent and mantissa in [1, 2); fold mantissas above sqrt(2) down by one octave.
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    e += i32::from(big);
+    m = if big { m * 0.5 } else { m };
+    let r = m - 1.0;
+    let z = r * r;
+    let mut p = 7.037_683_629_2e-2f32;
+    for c in [
+        -1.151_461_031_0e-1,
+        1.167_699_874_0e-1,
+        -1.242_014_084_6e-1,
+        1.424_932_278_7e-1,
+        -1.666_805_766_3e-1,
+        2.000_071_476_5e-1,
+        -2.499_999_399_3e-1,
+        3.333_333_117_4e-1,
+    ] {
+        p = p * r + c;
+    }
+    let y = p * r * z - 0.5 * z + r;
+    let e = e as f32;
+    y + e * -2.121_944_40e-4 + e * 0.693_359_375
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_is_within_two_ulp_of_std() {
+        let mut worst = 0f64;
+        for i in 0..=400_000 {
+            let x = PROBABILITY_CLIP * (1.0 / PROBABILITY_CLIP).powf(i as f32 / 400_000.0);
+            let (ours, std) = (ln(x) as f64, (x as f64).ln());
+            let ulp = (std.abs() as f32).max(1e-30);
+            let ulp = (f32::from_bits(ulp.to_bits() + 1) - ulp) as f64;
+            worst = worst.max((ours - std).abs() / ulp);
+        }
+        assert!(worst <= 2.0, "worst error {worst} ulp");
+        assert_eq!(ln(1.0), 0.0);
+    }
+}
