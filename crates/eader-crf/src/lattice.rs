@@ -17,7 +17,7 @@
 use rayon::prelude::*;
 
 use crate::simd;
-use crate::width::{dispatch_width, Width};
+use crate::width::{dispatch_width, Dynamic, Fixed, Width};
 
 /// Points per parallel task when slicing (and vertices per task when blurring); below
 /// [`PARALLEL_MIN_WORK`] everything runs on the calling thread.
@@ -25,6 +25,9 @@ const CHUNK: usize = 2048;
 
 /// `points × value width` below which filtering stays on one thread.
 pub(crate) const PARALLEL_MIN_WORK: usize = 1 << 17;
+
+/// Largest feature dimension [`Permutohedral::new`] takes.
+pub const MAX_DIM: usize = 16;
 
 /// Largest absolute elevated coordinate allowed, far inside `i32`.
 const MAX_COORDINATE: f32 = (1u32 << 28) as f32;
@@ -81,7 +84,7 @@ impl HashTable {
 
     /// Multiplicative hashing of the coordinates; the table index is taken from the
     /// high bits ([`HashTable::slot`]), which mix every coordinate.
-    #[inline]
+    #[inline(always)]
     fn hash(key: &[i32]) -> u64 {
         let mut r: u64 = 0;
         for &k in key {
@@ -95,7 +98,7 @@ impl HashTable {
         (hash >> (64 - self.bits)) as usize
     }
 
-    #[inline]
+    #[inline(always)]
     fn same(a: &[i32], b: &[i32]) -> bool {
         // A plain loop: slice equality calls memcmp, too slow for 2 to 5 integers.
         let mut same = true;
@@ -110,6 +113,15 @@ impl HashTable {
         &self.keys[start..start + self.dim]
     }
 
+    /// Key `index`, `len` coordinates (the table's `dim`, passed so that a caller
+    /// with a constant dimension gets constant-length loops).
+    #[inline(always)]
+    fn key_of(&self, index: u32, len: usize) -> &[i32] {
+        let start = index as usize * len;
+        &self.keys[start..start + len]
+    }
+
+    #[inline(always)]
     fn find(&self, key: &[i32]) -> Option<u32> {
         let mut h = self.slot(Self::hash(key));
         loop {
@@ -117,13 +129,14 @@ impl HashTable {
             if e == EMPTY {
                 return None;
             }
-            if Self::same(self.key(e), key) {
+            if Self::same(self.key_of(e, key.len()), key) {
                 return Some(e);
             }
             h = (h + 1) & self.mask;
         }
     }
 
+    #[inline(always)]
     fn find_or_insert(&mut self, key: &[i32]) -> u32 {
         if 2 * (self.len() + 1) > self.table.len() {
             self.grow();
@@ -137,7 +150,7 @@ impl HashTable {
                 self.table[h] = index;
                 return index;
             }
-            if Self::same(self.key(e), key) {
+            if Self::same(self.key_of(e, key.len()), key) {
                 return e;
             }
             h = (h + 1) & self.mask;
@@ -168,12 +181,24 @@ impl Permutohedral {
     /// [`crate::Error::LatticeOverflow`].
     ///
     /// # Panics
-    /// If `dim == 0` or `features.len()` is not a multiple of `dim`.
+    /// If `dim` is not in `1..=MAX_DIM` or `features.len()` is not a multiple of `dim`.
     pub fn new(features: &[f32], dim: usize) -> Option<Self> {
         assert!(
-            dim > 0 && features.len().is_multiple_of(dim),
-            "features must be (n_points, dim)"
+            dim > 0 && dim <= MAX_DIM && features.len().is_multiple_of(dim),
+            "features must be (n_points, dim) with 1 <= dim <= {MAX_DIM}"
         );
+        match dim {
+            2 => Self::build(features, Fixed::<2>),
+            3 => Self::build(features, Fixed::<3>),
+            5 => Self::build(features, Fixed::<5>),
+            dim => Self::build(features, Dynamic(dim)),
+        }
+    }
+
+    /// [`Self::new`] with the dimension as a [`Width`], constant for the usual ones.
+    #[inline(always)]
+    fn build<D: Width>(features: &[f32], dims: D) -> Option<Self> {
+        let dim = dims.get();
         let n_points = features.len() / dim;
         let d = dim;
         let d1 = d + 1;
@@ -209,11 +234,18 @@ impl Permutohedral {
         let mut table = HashTable::new(d, n_points);
         let mut offsets = vec![0u32; n_points * d1];
         let mut barycentric = vec![0f32; n_points * d1];
-        let mut elevated = vec![0f32; d1];
-        let mut rem0 = vec![0f32; d1];
-        let mut rank = vec![0i32; d1];
-        let mut bary = vec![0f32; d1 + 1];
-        let mut key = vec![0i32; d];
+        // Scratch on the stack, sliced to their (often constant) lengths.
+        let mut buffers = (
+            [0f32; MAX_DIM + 1],
+            [0f32; MAX_DIM + 1],
+            [0i32; MAX_DIM + 1],
+        );
+        let (mut bary_buffer, mut key_buffer) = ([0f32; MAX_DIM + 2], [0i32; MAX_DIM]);
+        let elevated = &mut buffers.0[..d1];
+        let rem0 = &mut buffers.1[..d1];
+        let rank = &mut buffers.2[..d1];
+        let bary = &mut bary_buffer[..d1 + 1];
+        let key = &mut key_buffer[..d];
 
         for (k, f) in features.chunks_exact(d).enumerate() {
             // Elevate: elevated = E f.
@@ -274,7 +306,7 @@ impl Permutohedral {
                 for i in 0..d {
                     key[i] = rem0[i] as i32 + canonical[remainder * d1 + rank[i] as usize];
                 }
-                offsets[k * d1 + remainder] = table.find_or_insert(&key) + 1;
+                offsets[k * d1 + remainder] = table.find_or_insert(key) + 1;
                 barycentric[k * d1 + remainder] = bary[remainder];
             }
         }
@@ -282,11 +314,12 @@ impl Permutohedral {
         // Neighbours along each lattice direction j: the vertex -/+ (d+1) e_j + 1.
         let n_vertices = table.len();
         let mut neighbors = vec![[0u32; 2]; d1 * n_vertices];
-        let mut n1 = vec![0i32; d];
-        let mut n2 = vec![0i32; d];
+        let (mut n1_buffer, mut n2_buffer) = ([0i32; MAX_DIM], [0i32; MAX_DIM]);
+        let n1 = &mut n1_buffer[..d];
+        let n2 = &mut n2_buffer[..d];
         for j in 0..d1 {
             for v in 0..n_vertices {
-                let key = table.key(v as u32);
+                let key = table.key_of(v as u32, d);
                 for i in 0..d {
                     n1[i] = key[i] - 1;
                     n2[i] = key[i] + 1;
@@ -296,8 +329,8 @@ impl Permutohedral {
                     n2[j] = key[j] - d as i32;
                 }
                 neighbors[j * n_vertices + v] = [
-                    table.find(&n1).map_or(0, |e| e + 1),
-                    table.find(&n2).map_or(0, |e| e + 1),
+                    table.find(n1).map_or(0, |e| e + 1),
+                    table.find(n2).map_or(0, |e| e + 1),
                 ];
             }
         }

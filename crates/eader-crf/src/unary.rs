@@ -34,7 +34,7 @@ pub fn unary_from_softmax(probs: &[f32]) -> Result<Vec<f32>> {
     check_scores("probabilities", probs)?;
     Ok(probs
         .iter()
-        .map(|&p| -p.clamp(PROBABILITY_CLIP, 1.0).ln())
+        .map(|&p| -ln(p.clamp(PROBABILITY_CLIP, 1.0)))
         .collect())
 }
 
