@@ -104,3 +104,44 @@ fn uniform_image_makes_bilateral_a_gaussian() {
         }
     }
 }
+
+/// A large image runs in parallel (per-thread splat values, summed): the same
+/// marginals as on one thread up to summation order.
+#[test]
+fn parallel_inference_matches_one_thread() {
+    let (w, h, l) = (211, 150, 5);
+    let n = w * h;
+    let rgb: Vec<u8> = (0..n * 3)
+        .map(|i| ((i / 3 % w) * 255 / w + (i % 3) * 40 + (i * 7 % 13)) as u8)
+        .collect();
+    let unary: Vec<f32> = (0..l * n)
+        .map(|i| {
+            ((i * 7919 % 1009) as f32 / 1009.0 * 4.0) + ((i % n) % w < (i / n) * 40) as u8 as f32
+        })
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            eader_crf::Preset::Deeplab
+                .config()
+                .build(w, h, l, &rgb)
+                .unwrap()
+                .inference(&unary, 10)
+                .unwrap()
+        })
+    };
+    let one = run(1);
+    for threads in [2, 4] {
+        let many = run(threads);
+        let max = one
+            .iter()
+            .zip(&many)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max < 1e-5, "{threads} threads: max |dQ| {max}");
+        assert_eq!(argmax(&one, l), argmax(&many, l));
+    }
+}
