@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod crf;
 mod evaluate;
 mod infer;
 mod inspect;
@@ -36,6 +37,8 @@ pub(crate) enum Command {
     Infer(Box<infer::InferArgs>),
     /// Run one batch through the method and write every intermediate (debugging, parity)
     Inspect(Box<inspect::InspectArgs>),
+    /// Refine one image's (L, H, W) probabilities with the dense CRF (pydensecrf's numbers)
+    Crf(Box<crf::CrfArgs>),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inspect(args) => {
             inspect::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crf(args) => {
+            crf::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -311,7 +311,8 @@ impl DenseCrf {
 
     /// The mean-field loop over pixel-major `(n, w)` arrays. One pass over the pixels
     /// per iteration slices the blurred messages, takes the softmax and splats the new
-    /// `Q` row into the next iteration's lattice values at once, so `Q` is read once.
+    /// `Q` row into the next iteration's lattice values at once, so `Q` is never stored
+    /// but in the last pass (over `-U`, no longer needed).
     /// On one thread the pixels splat in order (pydensecrf's summation order); in
     /// parallel each thread splats a contiguous range of pixels into its own values,
     /// summed before blurring (the same sums in another order, ~1e-7 apart).
@@ -342,7 +343,6 @@ impl DenseCrf {
         let mask: Vec<f32> = (0..vw)
             .map(|k| if k < n_labels { 1.0 } else { 0.0 })
             .collect();
-        let mut q = vec![0f32; n * vw];
         let kernels = &self.kernels;
         let mut blurred: Vec<BlurBuffers> = kernels
             .iter()
@@ -372,17 +372,17 @@ impl DenseCrf {
                     kernel.lattice.blur(w, &mut blurred[k], parallel);
                 }
             }
-            let (blurred, neg_unary, mask) = (&blurred, &neg_unary, &mask);
-            let job = |(part, (q_part, splat)): (usize, (&mut [f32], &mut Vec<Vec<f32>>))| {
+            let (blurred, mask) = (&blurred, &mask);
+            let job = |(part, (rows, splat)): (usize, (&mut [f32], &mut Vec<Vec<f32>>))| {
                 simd::run(avx2, || {
                     if splatting {
                         splat.iter_mut().for_each(|values| values.fill(0.0));
                     }
-                    let mut acc = vec![0f32; vw];
+                    let (mut acc, mut q) = (vec![0f32; vw], vec![0f32; vw]);
                     let first = part * part_len;
-                    for (i, row) in q_part.chunks_exact_mut(vw).enumerate() {
+                    for (i, row) in rows.chunks_exact_mut(vw).enumerate() {
                         let p = first + i;
-                        acc.copy_from_slice(&neg_unary[p * vw..(p + 1) * vw]);
+                        acc.copy_from_slice(row);
                         if slicing {
                             for (kernel, buffers) in kernels.iter().zip(blurred) {
                                 let weights = &kernel.slice_weights;
@@ -395,23 +395,28 @@ impl DenseCrf {
                                 );
                             }
                         }
-                        softmax(w, &acc, mask, row);
+                        softmax(w, &acc, mask, &mut q);
                         if splatting {
                             for (kernel, values) in kernels.iter().zip(splat.iter_mut()) {
                                 let weights = &kernel.splat_weights;
-                                kernel.lattice.splat_point(w, row, weights, p, values);
+                                kernel.lattice.splat_point(w, &q, weights, p, values);
                             }
+                        } else {
+                            // The last pass: -U is no longer needed, Q takes its place.
+                            row.copy_from_slice(&q);
                         }
                     }
                 })
             };
             if parallel {
-                q.par_chunks_mut(part_len * vw)
+                neg_unary
+                    .par_chunks_mut(part_len * vw)
                     .zip(splats.par_iter_mut())
                     .enumerate()
                     .for_each(job);
             } else {
-                q.chunks_mut(part_len * vw)
+                neg_unary
+                    .chunks_mut(part_len * vw)
                     .zip(splats.iter_mut())
                     .enumerate()
                     .for_each(job);
@@ -419,6 +424,7 @@ impl DenseCrf {
         }
 
         let mut out = vec![0f32; n_labels * n];
+        let q = neg_unary;
         for (block, rows) in q.chunks(TRANSPOSE_BLOCK * vw).enumerate() {
             let first = block * TRANSPOSE_BLOCK;
             for l in 0..n_labels {
