@@ -3,7 +3,11 @@
 //! ```text
 //! cargo run --release -p eader-crf --example bench_crf -- IMAGE.npy PROBS.npy \
 //!     [--repeats N] [--threads T] [--batch B] [--iterations I] [--out Q.npy]
+//!     [--keep-freed-memory 1]
 //! ```
+//! `--keep-freed-memory 1` applies the allocator policy the `eader` binary applies
+//! (`eader_kernels::keep_freed_memory`: glibc keeps freed pages mapped, so repeated
+//! CRFs reuse them instead of faulting in fresh ones).
 //! IMAGE is `(H, W, 3)` uint8, PROBS `(L, H, W)` float32. Each repeat times one CRF
 //! (unary_from_softmax, both psa kernels, inference) when `--batch` is 1, or
 //! [`eader_crf::CrfConfig::run_batch`] over B copies of the image otherwise, on a rayon
@@ -19,6 +23,7 @@ fn main() {
     let image_path = PathBuf::from(args.next().expect("IMAGE.npy"));
     let probs_path = PathBuf::from(args.next().expect("PROBS.npy"));
     let (mut repeats, mut threads, mut batch, mut iterations, mut out) = (5, 1, 1, 10, None);
+    let mut keep_freed_memory = false;
     while let Some(flag) = args.next() {
         let value = args.next().expect("a value after each flag");
         match flag.as_str() {
@@ -27,8 +32,12 @@ fn main() {
             "--batch" => batch = value.parse().expect("--batch B"),
             "--iterations" => iterations = value.parse().expect("--iterations I"),
             "--out" => out = Some(PathBuf::from(value)),
+            "--keep-freed-memory" => keep_freed_memory = value == "1",
             other => panic!("unknown flag {other}"),
         }
+    }
+    if keep_freed_memory {
+        keep_freed_pages();
     }
     let (shape, rgb) = io::read_npy_u8(&image_path).expect("image");
     let (pshape, probs) = io::read_npy_f32(&probs_path).expect("probs");
@@ -70,4 +79,14 @@ fn main() {
             println!("seconds {}", start.elapsed().as_secs_f64());
         }
     });
+}
+
+/// glibc: no mmap for large blocks and no trimming, as `eader_kernels::keep_freed_memory`.
+fn keep_freed_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's tuning parameters; both accept these values.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
 }

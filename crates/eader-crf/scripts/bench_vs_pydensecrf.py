@@ -14,10 +14,13 @@ timings), so that machine load hits both alike; medians are reported. eader-crf 
 a one-thread rayon pool for the single-thread rows. The batch rows give images/s over
 `--batch` copies of the image, eader-crf with `--threads` (CrfConfig::run_batch) and
 pydensecrf2 one after the other (it has no threads). Prints `uptime` before and after,
-the parity of the two outputs on these inputs, and markdown tables.
+the parity of the two outputs on these inputs, and markdown tables: single-thread
+times first with glibc's defaults, then with the `eader` binary's allocator policy
+applied to both sides (freed pages stay mapped; page faults weigh heavily on VMs).
 """
 
 import argparse
+import ctypes
 import os
 import statistics
 import subprocess
@@ -57,8 +60,22 @@ def pydensecrf_seconds(img, probs, batch=1):
     return times[-1]
 
 
+KEEP_FREED = False
+
+
+def keep_freed_memory():
+    """The allocator policy of the `eader` binary (eader_kernels::keep_freed_memory),
+    for this process (pydensecrf2) and the eader-crf runs from now on."""
+    global KEEP_FREED
+    libc = ctypes.CDLL("libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    assert libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    KEEP_FREED = True
+
+
 def rust_seconds(binary, image_path, probs_path, threads=1, batch=1, out=None):
     cmd = [binary, image_path, probs_path, "--repeats", "2", "--threads", str(threads), "--batch", str(batch)]
+    cmd += ["--keep-freed-memory", "1" if KEEP_FREED else "0"]
     if out:
         cmd += ["--out", out]
     lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()
@@ -107,18 +124,21 @@ def main():
         diff = np.abs(ours - theirs)
         print(f"| {n_labels} | {100 * agree:.4f}% | {diff.mean():.2e} | {diff.max():.2e} |")
 
-    print("\nOne image, one thread (median of rounds, seconds):\n")
-    print("| labels | pydensecrf2 | eader-crf | speed-up |")
-    print("|---|---|---|---|")
-    for n_labels, (probs, path) in inputs.items():
-        ours, theirs = [], []
-        for _ in range(args.rounds):
-            ours.append(rust_seconds(binary, image_path, path))
-            theirs.append(pydensecrf_seconds(img, probs))
-        o, t = statistics.median(ours), statistics.median(theirs)
-        print(f"| {n_labels} | {t:.3f} | {o:.3f} | {t / o:.2f}x |")
+    for policy in ("glibc defaults", "freed memory kept (the eader binary's policy), both sides"):
+        if policy != "glibc defaults":
+            keep_freed_memory()
+        print(f"\nOne image, one thread, {policy} (median of rounds, seconds):\n")
+        print("| labels | pydensecrf2 | eader-crf | speed-up |")
+        print("|---|---|---|---|")
+        for n_labels, (probs, path) in inputs.items():
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(rust_seconds(binary, image_path, path))
+                theirs.append(pydensecrf_seconds(img, probs))
+            o, t = statistics.median(ours), statistics.median(theirs)
+            print(f"| {n_labels} | {t:.3f} | {o:.3f} | {t / o:.2f}x |")
 
-    print(f"\nBatch of {args.batch} images (median of rounds, images/s):\n")
+    print(f"\nBatch of {args.batch} images, freed memory kept (median of rounds, images/s):\n")
     print(f"| labels | pydensecrf2 (1 thread) | eader-crf 1 thread | eader-crf {args.threads} threads | speed-up |")
     print("|---|---|---|---|---|")
     for n_labels, (probs, path) in inputs.items():
