@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod common;
+mod crf;
 mod evaluate;
 mod infer;
 mod inspect;
@@ -38,6 +39,8 @@ pub(crate) enum Command {
     Infer(Box<infer::InferArgs>),
     /// Run one batch through the method and write every intermediate (debugging, parity)
     Inspect(Box<inspect::InspectArgs>),
+    /// Refine one image's (L, H, W) probabilities with the dense CRF (pydensecrf's numbers)
+    Crf(Box<crf::CrfArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +71,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inspect(args) => {
             inspect::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Crf(args) => {
+            crf::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }
