@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use candle::Device;
 use clap::Args;
+use eader_crf::Preset;
 use eader_dataset::VocDataset;
 use eader_eval::outputs::file_safe;
 use eader_eval::protocol::{threshold_rule, Chosen};
 use eader_eval::sweep::SweepScores;
 use eader_eval::{
-    evaluate_split, merge_thresholds, parse_thresholds, EvalReport, EvalSettings, Existing,
-    LabelSource, MapConfig, Progress, Protocol, ProtocolCard, SaveDirs, VisualStyle,
+    evaluate_split, merge_thresholds, parse_thresholds, CrfRefinement, EvalReport, EvalSettings,
+    Existing, LabelSource, MapConfig, Progress, Protocol, ProtocolCard, SaveDirs, VisualStyle,
 };
 use eader_models::{AttentionKind, Classifier};
 use eader_train::TrainConfig;
@@ -64,6 +65,14 @@ pub struct EvaluateArgs {
     /// gcam or cam [default: the run's]
     #[arg(long, value_name = "TYPE")]
     pub attention_type: Option<AttentionKind>,
+    /// Also score the maps refined by a dense CRF (psa, irn or deeplab), side by
+    /// side; --save-predictions then writes the refined labels
+    #[arg(long, value_name = "PRESET")]
+    pub crf: Option<Preset>,
+    /// Exponent of psa's background score (1 - max map)^alpha for --crf psa / deeplab
+    /// (psa: 4 its low, 32 its high background)
+    #[arg(long, value_name = "A", default_value_t = 4.0, requires = "crf")]
+    pub crf_alpha: f32,
     /// Soft-mask steepness of erased visuals [default: the run's, 100]
     #[arg(long)]
     pub omega: Option<f64>,
@@ -212,6 +221,10 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             .map(|spec| (spec, thresholds.len())),
         args.select_on,
     );
+    let crf = args
+        .crf
+        .map(|preset| CrfRefinement::from_preset(preset, fixed_threshold, args.crf_alpha))
+        .transpose()?;
     let card = ProtocolCard {
         protocol,
         deviations,
@@ -224,6 +237,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         attention: attention.to_string(),
         threshold_rule: rule,
         checkpoint: source.description.clone(),
+        crf: crf.as_ref().map(CrfRefinement::describe),
     };
 
     let output_dir = args.output_dir.clone().unwrap_or_else(|| {
@@ -260,6 +274,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             maps: args.save_maps.clone(),
             visuals: args.save_visuals.clone(),
         },
+        crf,
         visual_limit: None,
         existing,
         style: VisualStyle {
@@ -327,6 +342,20 @@ pub fn summary(card: &ProtocolCard, report: &EvalReport, with_sweep: bool) -> St
         100.0 * m.mean_recall,
         100.0 * report.baseline.miou
     ));
+    if let Some(crf) = &report.crf {
+        let c = &crf.metrics;
+        out.push_str(&format!("\n{}\n{}\n", crf.crf, c.table()));
+        out.push_str(&format!(
+            "with CRF: mIoU {:.2} (all {} classes); {:.2} over present classes; precision {:.2}, \
+             recall {:.2} | without: mIoU {:.2}\n",
+            100.0 * c.miou,
+            c.classes.len(),
+            100.0 * c.miou_present,
+            100.0 * c.mean_precision,
+            100.0 * c.mean_recall,
+            100.0 * m.miou
+        ));
+    }
     if with_sweep {
         let s = &report.sweep;
         out.push_str("threshold    mIoU  mIoU(present)\n");

@@ -360,3 +360,52 @@ fn bad_input_gives_one_clear_error() {
     ]);
     assert!(e.contains(png.to_str().unwrap()), "{e}");
 }
+
+#[test]
+fn crf_refined_maps_are_scored_beside_the_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = demo(dir.path(), 2, 4, 40);
+    let exp = dir.path().join("exp");
+    checkpoint(&exp, &network(5, 2), Some(&root));
+    let (pred, out) = (dir.path().join("pred"), dir.path().join("out"));
+    let stdout = eader_ok(&[
+        "evaluate",
+        "--checkpoint",
+        s(&exp),
+        "--crf",
+        "irn",
+        "--save-predictions",
+        s(&pred),
+        "--output-dir",
+        s(&out),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(
+        stdout.contains("crf irn (gaussian 3/3, bilateral 50/5/10"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("with CRF: mIoU"), "{stdout}");
+    let m = metrics(&out);
+    assert!(
+        m["card"]["crf"].as_str().unwrap().starts_with("crf irn"),
+        "{m}"
+    );
+    let plain = m["metrics"]["miou"].as_f64().unwrap();
+    let refined = m["crf"]["metrics"]["miou"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&plain) && (0.0..=1.0).contains(&refined));
+    // The saved pseudo labels are the refined ones: scoring them gives the CRF row.
+    let ds = VocDataset::open(&root, "val").unwrap();
+    let mut cm = ConfusionMatrix::new(6).unwrap();
+    for (i, id) in ds.ids().iter().enumerate() {
+        let p = read_label_png(&pred.join(format!("{id}.png"))).unwrap();
+        cm.update(&p.data, &ds.load_mask(i).unwrap().data).unwrap();
+    }
+    let names = ds.classes().with_background();
+    assert!((cm.metrics(&names).unwrap().miou - refined).abs() < 1e-12);
+    // An unknown preset is one message, exit 2.
+    let bad = eader(&["evaluate", "--checkpoint", s(&exp), "--crf", "fcn"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("fcn"));
+}

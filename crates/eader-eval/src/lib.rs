@@ -12,6 +12,8 @@
 //! - [`pass`]: [`evaluate_split`], the pass over a split at original size
 //!   that both `eader evaluate` and training's validation run.
 //! - [`protocol`]: the named protocols (`eader`, `wsss`) and their card.
+//! - [`refine`]: dense-CRF refinement of the maps (eader-crf, presets of the
+//!   WSSS codebases), scored beside the plain maps in the same pass.
 //! - [`outputs`]: pseudo-label PNGs, `.npz` maps and visuals, written
 //!   atomically, resumable.
 //! - [`visuals`]: heatmaps, overlays, erased images and coloured label maps.
@@ -24,6 +26,7 @@ pub mod maps;
 pub mod outputs;
 pub mod pass;
 pub mod protocol;
+pub mod refine;
 pub mod segmentation;
 pub mod sweep;
 pub mod visuals;
@@ -31,7 +34,10 @@ pub mod visuals;
 pub use error::{Error, Result};
 pub use maps::{image_maps, ImageMaps, MapClasses, MapConfig};
 pub use outputs::{Existing, SaveDirs, VisualStyle};
-pub use pass::{evaluate_split, EvalReport, EvalSettings, PassObserver, Progress, Timing};
+pub use pass::{
+    evaluate_split, CrfReport, EvalReport, EvalSettings, PassObserver, Progress, Timing,
+};
 pub use protocol::{LabelSource, Protocol, ProtocolCard};
+pub use refine::{CrfRefinement, CrfUnary};
 pub use segmentation::{segmentation_map, BestLabels, BACKGROUND_SCORE};
 pub use sweep::{merge_thresholds, parse_thresholds, SweepReport};

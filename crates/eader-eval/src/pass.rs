@@ -27,11 +27,13 @@ use eader_metrics::{AverageMeter, SegmentationMetrics};
 use eader_models::Classifier;
 use serde::Serialize;
 
+use eader_metrics::ConfusionMatrix;
 use eader_models::loss::bce_with_logits;
 
 use crate::error::{Error, Result};
 use crate::maps::{image_maps, ImageMaps, MapClasses, MapConfig};
 use crate::outputs::{read_maps, Existing, ImageOutput, SaveDirs, VisualStyle};
+use crate::refine::CrfRefinement;
 use crate::segmentation::BestLabels;
 use crate::sweep::{selection_mask, SweepReport, SweepScores};
 
@@ -46,8 +48,10 @@ pub struct EvalSettings {
     pub fixed: usize,
     /// Size of the held-out selection subset (`--select-on`).
     pub select_on: Option<usize>,
-    /// Per-image outputs.
+    /// Per-image outputs (with `crf`, the predictions are the refined labels).
     pub save: SaveDirs,
+    /// Also score the maps refined by a dense CRF, side by side.
+    pub crf: Option<CrfRefinement>,
     /// Write visuals for the first this many images of the split only (all: `None`).
     pub visual_limit: Option<usize>,
     /// What to do with output folders that hold files.
@@ -162,8 +166,19 @@ pub struct EvalReport {
     pub baseline: SegmentationMetrics,
     /// Every threshold's mIoU, the oracle, the held-out choice.
     pub sweep: SweepReport,
+    /// The CRF-refined maps' metrics (at the fixed threshold), with `crf`.
+    pub crf: Option<CrfReport>,
     /// Where the time went.
     pub timing: Timing,
+}
+
+/// The scores of the CRF-refined maps.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrfReport {
+    /// The refinement, as the card names it.
+    pub crf: String,
+    /// Metrics of the refined label maps over the whole split.
+    pub metrics: SegmentationMetrics,
 }
 
 enum Work {
@@ -171,7 +186,6 @@ enum Work {
     Computed {
         classes: Vec<usize>,
         maps: Vec<f32>,
-        image: Option<Vec<f32>>,
         write: bool,
     },
     /// Complete outputs: read the maps back.
@@ -186,12 +200,15 @@ struct Job {
     save: SaveDirs,
     mask: LabelMap,
     in_selection: bool,
+    /// The normalised image `(3, H, W)`, when visuals or the CRF need it.
+    image: Option<Vec<f32>>,
     work: Work,
 }
 
 struct Shared<'a> {
     settings: &'a EvalSettings,
     scores: Mutex<SweepScores>,
+    crf_scores: Mutex<ConfusionMatrix>,
     failure: Mutex<Option<Error>>,
     busy_ns: AtomicU64,
 }
@@ -211,33 +228,15 @@ impl Shared<'_> {
         let s = self.settings;
         let (w, h) = (job.mask.width as usize, job.mask.height as usize);
         let mut local = SweepScores::new(s.thresholds.clone(), s.style.class_names.len() + 1)?;
-        match job.work {
+        let (classes, maps, write) = match job.work {
             Work::Computed {
                 classes,
                 maps,
-                image,
                 write,
-            } => {
-                let best = BestLabels::new(&maps, &classes, w * h)?;
-                local.add(&best, &job.mask.data, job.in_selection)?;
-                if write && !job.save.is_empty() {
-                    let prediction = best.prediction(s.thresholds[s.fixed]);
-                    let out = ImageOutput {
-                        id: &job.id,
-                        width: w,
-                        height: h,
-                        classes: &classes,
-                        maps: &maps,
-                        prediction: &prediction,
-                        image: image.as_deref(),
-                    };
-                    job.save.write(&out, &s.style)?;
-                }
-            }
+            } => (classes, maps, write),
             Work::ReuseMaps(path) => {
                 let (classes, maps) = read_maps(&path, w, h)?;
-                let best = BestLabels::new(&maps, &classes, w * h)?;
-                local.add(&best, &job.mask.data, job.in_selection)?;
+                (classes, maps, false)
             }
             Work::ReusePrediction(path) => {
                 let prediction = eader_dataset::read_label_png(&path)?;
@@ -251,12 +250,51 @@ impl Shared<'_> {
                     ));
                 }
                 local.add_prediction(&prediction.data, &job.mask.data, job.in_selection)?;
+                return self.merge(&local, None);
             }
+        };
+        let best = BestLabels::new(&maps, &classes, w * h)?;
+        local.add(&best, &job.mask.data, job.in_selection)?;
+        let refined = match &s.crf {
+            Some(crf) => {
+                let chw = job
+                    .image
+                    .as_deref()
+                    .ok_or_else(|| Error::Internal("the CRF needs the image".into()))?;
+                let rgb = crate::visuals::denormalize(chw, w as u32, h as u32)?;
+                let labels = crf.refine(rgb.as_raw(), w, h, &classes, &maps)?;
+                let mut m = ConfusionMatrix::new(s.style.class_names.len() + 1)?;
+                m.update(&labels, &job.mask.data)?;
+                Some((labels, m))
+            }
+            None => None,
+        };
+        if write && !job.save.is_empty() {
+            let prediction = match &refined {
+                Some((labels, _)) => labels.clone(),
+                None => best.prediction(s.thresholds[s.fixed]),
+            };
+            let out = ImageOutput {
+                id: &job.id,
+                width: w,
+                height: h,
+                classes: &classes,
+                maps: &maps,
+                prediction: &prediction,
+                image: job.image.as_deref(),
+            };
+            job.save.write(&out, &s.style)?;
         }
-        self.scores
-            .lock()
-            .map_err(|_| Error::Internal("a post-processing thread panicked".into()))?
-            .merge(&local)
+        self.merge(&local, refined.as_ref().map(|(_, m)| m))
+    }
+
+    fn merge(&self, local: &SweepScores, crf: Option<&ConfusionMatrix>) -> Result<()> {
+        let poisoned = || Error::Internal("a post-processing thread panicked".into());
+        self.scores.lock().map_err(|_| poisoned())?.merge(local)?;
+        if let Some(m) = crf {
+            self.crf_scores.lock().map_err(|_| poisoned())?.merge(m)?;
+        }
+        Ok(())
     }
 }
 
@@ -320,6 +358,7 @@ pub fn evaluate_split(
     let shared = Shared {
         settings,
         scores: Mutex::new(SweepScores::new(settings.thresholds.clone(), k + 1)?),
+        crf_scores: Mutex::new(ConfusionMatrix::new(k + 1)?),
         failure: Mutex::new(None),
         busy_ns: AtomicU64::new(0),
     };
@@ -361,7 +400,10 @@ pub fn evaluate_split(
             let complete = resume && save.complete(&id, &gt_classes, &settings.style);
             let reuse = match (&save.maps_path(&id), &save.prediction_path(&id)) {
                 (Some(maps), _) if complete => Some(Work::ReuseMaps(maps.clone())),
-                (None, Some(pred)) if complete && settings.thresholds.len() == 1 => {
+                // A saved prediction holds the plain labels only without a CRF.
+                (None, Some(pred))
+                    if complete && settings.thresholds.len() == 1 && settings.crf.is_none() =>
+                {
                     Some(Work::ReusePrediction(pred.clone()))
                 }
                 _ => None,
@@ -388,21 +430,22 @@ pub fn evaluate_split(
                         .map_err(Error::Observer)?;
                     forward += t.elapsed();
                     forward_images += 1;
-                    let image = if save.visuals.is_some() && !complete {
-                        Some(batch.images.flatten_all()?.to_vec1::<f32>()?)
-                    } else {
-                        None
-                    };
                     Work::Computed {
                         classes: out.pairs.class.clone(),
                         maps,
-                        image,
                         write: !complete,
                     }
                 }
             };
+            let wants_image = settings.crf.is_some() || (save.visuals.is_some() && !complete);
+            let image = if wants_image {
+                Some(batch.images.flatten_all()?.to_vec1::<f32>()?)
+            } else {
+                None
+            };
             let job = Job {
                 id,
+                image,
                 save,
                 mask,
                 in_selection: selection.as_ref().is_some_and(|m| m[index]),
@@ -462,6 +505,17 @@ pub fn evaluate_split(
         forward_share: if wall > 0.0 { fs / wall } else { 0.0 },
     };
     let sweep = scores.report(&names, settings.fixed)?;
+    let crf = match &settings.crf {
+        Some(crf) => Some(CrfReport {
+            crf: crf.describe(),
+            metrics: shared
+                .crf_scores
+                .into_inner()
+                .map_err(|_| Error::Internal("a post-processing thread panicked".into()))?
+                .metrics(&names)?,
+        }),
+        None => None,
+    };
     Ok(EvalReport {
         images: total,
         forward_images,
@@ -470,6 +524,7 @@ pub fn evaluate_split(
         metrics: scores.metrics_at(settings.fixed, &names)?,
         baseline: scores.baseline_metrics(&names)?,
         sweep,
+        crf,
         timing,
     })
 }
@@ -511,6 +566,7 @@ mod tests {
             fixed,
             select_on: None,
             save,
+            crf: None,
             visual_limit: None,
             existing,
             style: VisualStyle {

@@ -234,6 +234,8 @@ pub struct ProtocolCard {
     pub threshold_rule: String,
     /// The weights: checkpoint folder (and epoch) or weights file.
     pub checkpoint: String,
+    /// The CRF refinement scored beside the plain maps, when one is.
+    pub crf: Option<String>,
 }
 
 impl fmt::Display for ProtocolCard {
@@ -241,7 +243,7 @@ impl fmt::Display for ProtocolCard {
         let scales: Vec<String> = self.scales.iter().map(|s| format!("{s}")).collect();
         write!(
             f,
-            "protocol {}{} | {} split {} ({} images), labels {} | scales {}{} | {} | threshold {} | {}",
+            "protocol {}{} | {} split {} ({} images), labels {} | scales {}{} | {} | threshold {} | {}{}",
             self.protocol,
             if self.deviations.is_empty() {
                 String::new()
@@ -256,7 +258,10 @@ impl fmt::Display for ProtocolCard {
             if self.flip { " + flip" } else { "" },
             self.attention,
             self.threshold_rule,
-            self.checkpoint
+            self.checkpoint,
+            self.crf
+                .as_ref()
+                .map_or(String::new(), |c| format!(" | {c}"))
         )
     }
 }
@@ -321,6 +326,7 @@ mod tests {
             attention: "gcam".into(),
             threshold_rule: "0.4 fixed".into(),
             checkpoint: "results/x/checkpoint (epoch 3)".into(),
+            crf: None,
         };
         let line = card.to_string();
         assert_eq!(

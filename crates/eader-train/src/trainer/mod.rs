@@ -549,6 +549,7 @@ impl Trainer {
                 visuals,
                 ..SaveDirs::default()
             },
+            crf: None,
             visual_limit: Some(self.config.visual_samples),
             existing: Existing::Overwrite,
             style: VisualStyle {
