@@ -238,9 +238,9 @@ if [ -x "$EADER" ]; then
         tol=1e-3
         if [ "$mode" = train ]; then extra=(--train-mode); tol=0.1; fi
         for dev in cuda cpu; do
-            part "inspect-$mode-$dev" "$EADER" inspect --localizer-arch resnet18 \
-                --localizer-weights "$INSPECT/localizer.safetensors" --adversarial-arch resnet18 \
-                --adversarial-weights "$INSPECT/adversarial.safetensors" \
+            part "inspect-$mode-$dev" "$EADER" inspect --localizer-model resnet18 \
+                --weights-localizer "$INSPECT/localizer.safetensors" --adversarial-model resnet18 \
+                --weights-adversarial "$INSPECT/adversarial.safetensors" \
                 --batch "$INSPECT/batch.safetensors" "${extra[@]}" --device "$dev" \
                 --out "$INSPECT/$mode-$dev.safetensors" --overwrite
         done
