@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: project automation, one module per task.
 
 mod ci;
+mod fetch;
 mod prepare_voc;
 
 use std::process::ExitCode;

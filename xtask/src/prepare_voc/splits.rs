@@ -54,11 +54,7 @@ pub fn write_ids(path: &Path, ids: &[String]) -> Result<bool> {
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
-    let partial = super::extract::partial_path(path);
-    std::fs::write(&partial, text)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    crate::fetch::write_atomic(path, text.as_bytes())?;
     Ok(true)
 }
 
