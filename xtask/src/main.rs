@@ -1,6 +1,8 @@
 //! `cargo xtask <task>`: project automation, one module per task.
 
 mod ci;
+mod fetch;
+mod prepare_coco;
 mod prepare_voc;
 
 use std::process::ExitCode;
@@ -22,6 +24,10 @@ enum Task {
     /// Prepare PASCAL VOC 2012 + SBD (train_aug, 10,582 images): fetch or take
     /// the archives, check, extract, convert SBD's labels, write the lists, verify.
     PrepareVoc(Box<prepare_voc::PrepareVocArgs>),
+    /// Prepare MS-COCO 2014 (80 classes) in VOC layout: fetch or take the
+    /// three zips, check, extract, make label maps from the instance
+    /// annotations, write the lists, verify.
+    PrepareCoco(Box<prepare_coco::PrepareCocoArgs>),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.task {
         Task::Ci(args) => ci::run(&args),
         Task::PrepareVoc(args) => prepare_voc::run(&args),
+        Task::PrepareCoco(args) => prepare_coco::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

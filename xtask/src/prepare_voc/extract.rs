@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::progress;
+use crate::fetch::{partial_path, progress};
 
 /// Which archive an extraction reads, and so which entries it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +87,6 @@ fn extract_entries(reader: impl Read, kind: Kind, root: &Path) -> Result<Stats> 
         stats.written += 1;
     }
     Ok(stats)
-}
-
-/// `<name>.partial` next to `path`.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    path.with_file_name(name)
 }
 
 /// Where an archive entry goes, relative to the root; `None` to skip it.

@@ -27,12 +27,18 @@ pub struct LabelMap {
 }
 
 impl LabelMap {
-    /// The first value that is neither a class index nor void, with its position.
+    /// The first value that is neither a VOC class index nor void, with its position.
     pub fn first_invalid(&self) -> Option<(u32, u32, u8)> {
+        self.first_above(MAX_CLASS_IDX)
+    }
+
+    /// The first value that is neither a class index `0..=max_class_idx`
+    /// nor void, with its position.
+    pub fn first_above(&self, max_class_idx: u8) -> Option<(u32, u32, u8)> {
         let index = self
             .data
             .iter()
-            .position(|&v| v > MAX_CLASS_IDX && v != VOID)?;
+            .position(|&v| v > max_class_idx && v != VOID)?;
         let width = self.width.max(1) as usize;
         Some((
             (index % width) as u32,
@@ -87,7 +93,7 @@ fn read_png_inner(path: &Path, accepted: &[PngKind]) -> Result<LabelMap> {
 /// Writes `map` as an 8-bit grayscale PNG, through `<name>.partial` so the
 /// file appears only when complete.
 pub fn write_gray_png(path: &Path, map: &LabelMap) -> Result<()> {
-    let partial = super::extract::partial_path(path);
+    let partial = crate::fetch::partial_path(path);
     let write = || -> Result<()> {
         let file = File::create(&partial).context("cannot create")?;
         let mut encoder = png::Encoder::new(BufWriter::new(file), map.width, map.height);
@@ -120,7 +126,7 @@ mod tests {
         assert_eq!(read_png(&path, &[PngKind::Gray]).unwrap(), map);
         let error = read_png(&path, &[PngKind::Palette]).unwrap_err();
         assert!(format!("{error:#}").contains("a Gray PNG where Palette is expected"));
-        assert!(!super::super::extract::partial_path(&path).exists());
+        assert!(!crate::fetch::partial_path(&path).exists());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Steps, each safe to interrupt and run again:
 //! 1. obtain the archives: local files (`--voc-tar`, `--sbd-tgz`), a copy
 //!    downloaded earlier into `DIR/downloads/`, or, with `--download`, from
-//!    the mirrors in [`sources`] ([`download`]); check each MD5 ([`checksum`]);
+//!    the mirrors in [`sources`] ([`fetch::download`]); check each MD5
+//!    ([`fetch::checksum`]);
 //! 2. extract what the dataset needs, streaming ([`extract`]);
 //! 3. write `SegmentationClassAug/` from SBD's `.mat` labels and VOC's own
 //!    ([`sbd`], [`labels`]);
@@ -14,22 +15,18 @@
 //! A marker file (`DIR/.eader-prepare-voc.done`, holding the archives' MD5s)
 //! records success; with it, a run only verifies.
 
-mod checksum;
-mod download;
 mod extract;
-mod labels;
-mod progress;
+pub(crate) mod labels;
 mod sbd;
 mod sources;
-mod splits;
-mod verify;
+pub(crate) mod splits;
+pub(crate) mod verify;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use checksum::Origin;
-use sources::ArchiveSpec;
+use crate::fetch::{self, ArchiveSpec};
 use verify::Counts;
 
 /// Options of `cargo xtask prepare-voc`.
@@ -90,7 +87,7 @@ impl Config {
     fn new(args: &PrepareVocArgs) -> Result<Config> {
         for (md5, option) in [(&args.voc_md5, "--voc-md5"), (&args.sbd_md5, "--sbd-md5")] {
             if let Some(md5) = md5 {
-                if !sources::is_md5(md5) {
+                if !fetch::is_md5(md5) {
                     bail!("{option} {md5:?} is not an MD5 (32 hex digits)");
                 }
             }
@@ -306,38 +303,7 @@ fn obtain(
     config: &Config,
     layout: &Layout,
 ) -> Result<PathBuf> {
-    if let Some(path) = local {
-        if !path.is_file() {
-            bail!(
-                "{}: no such file (given with {})",
-                path.display(),
-                spec.path_option
-            );
-        }
-        eprintln!("checking the MD5 of {}", path.display());
-        checksum::verify(path, spec, Origin::User)?;
-        return Ok(path.to_owned());
-    }
-    let cached = layout.downloads.join(spec.file_name);
-    if cached.is_file() {
-        eprintln!("checking the MD5 of {}", cached.display());
-        checksum::verify(&cached, spec, Origin::Downloaded).with_context(|| {
-            format!(
-                "{} was damaged; run again with --download to fetch it anew",
-                cached.display()
-            )
-        })?;
-        return Ok(cached);
-    }
-    if config.download {
-        return download::download(spec, &layout.downloads);
-    }
-    bail!(
-        "no {} archive: pass {} PATH (a copy of {}) or --download",
-        spec.label,
-        spec.path_option,
-        spec.file_name
-    )
+    fetch::obtain(spec, local, config.download, &layout.downloads)
 }
 
 #[cfg(test)]

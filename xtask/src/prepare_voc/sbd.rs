@@ -14,7 +14,7 @@ use eader_matfile::{MatFile, Value};
 use rayon::prelude::*;
 
 use super::labels::{self, LabelMap, PngKind};
-use super::progress;
+use crate::fetch::progress;
 
 /// Where the label of one id comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

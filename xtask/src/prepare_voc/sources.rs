@@ -2,27 +2,7 @@
 //! and the mirrors tried in turn. This is the one place to edit when a host
 //! moves.
 
-/// One archive: what it is called, how to check it, where to fetch it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArchiveSpec {
-    /// Short name in messages (`VOC 2012`, `SBD`).
-    pub label: &'static str,
-    /// Prefix of its command-line options (`voc` for `--voc-url`, `--voc-md5`).
-    pub key: &'static str,
-    /// The option that gives a local copy (`--voc-tar`, `--sbd-tgz`).
-    pub path_option: &'static str,
-    /// The environment variable listing mirrors.
-    pub urls_env: &'static str,
-    /// File name, as published.
-    pub file_name: &'static str,
-    /// Lowercase hex MD5 the file must have.
-    pub md5: String,
-    /// Size in bytes when known (the published archives), to refuse a mirror
-    /// that serves something else before downloading gigabytes of it.
-    pub size: Option<u64>,
-    /// URLs tried in order.
-    pub urls: Vec<String>,
-}
+use crate::fetch::{ArchiveSpec, Published};
 
 /// MD5 of `VOCtrainval_11-May-2012.tar` (as torchvision's `datasets/voc.py` gives it).
 pub const VOC_MD5: &str = "6cd6e144f989b92b3379bac3b3de84fd";
@@ -55,71 +35,40 @@ pub const VOC_URLS_ENV: &str = "EADER_VOC_URLS";
 /// Environment variable replacing [`SBD_MIRRORS`].
 pub const SBD_URLS_ENV: &str = "EADER_SBD_URLS";
 
+/// The published VOC archive.
+pub const VOC: Published = Published {
+    label: "VOC 2012",
+    key: "voc",
+    path_option: "--voc-tar",
+    urls_env: VOC_URLS_ENV,
+    file_name: "VOCtrainval_11-May-2012.tar",
+    md5: VOC_MD5,
+    size: VOC_SIZE,
+    mirrors: VOC_MIRRORS,
+};
+
+/// The published SBD archive.
+pub const SBD: Published = Published {
+    label: "SBD",
+    key: "sbd",
+    path_option: "--sbd-tgz",
+    urls_env: SBD_URLS_ENV,
+    file_name: "benchmark.tgz",
+    md5: SBD_MD5,
+    size: SBD_SIZE,
+    mirrors: SBD_MIRRORS,
+};
+
 /// The published VOC archive, with `urls` if given, else the list in
 /// [`VOC_URLS_ENV`], else [`VOC_MIRRORS`]; `md5` replaces the published
 /// checksum (and drops the known size).
 pub fn voc(urls: &[String], md5: Option<&str>) -> ArchiveSpec {
-    ArchiveSpec {
-        label: "VOC 2012",
-        key: "voc",
-        path_option: "--voc-tar",
-        urls_env: VOC_URLS_ENV,
-        file_name: "VOCtrainval_11-May-2012.tar",
-        urls: mirrors(urls, VOC_URLS_ENV, VOC_MIRRORS),
-        ..checksum(VOC_MD5, VOC_SIZE, md5)
-    }
+    ArchiveSpec::new(&VOC, urls, md5)
 }
 
 /// The published SBD archive; arguments as for [`voc`], with [`SBD_URLS_ENV`].
 pub fn sbd(urls: &[String], md5: Option<&str>) -> ArchiveSpec {
-    ArchiveSpec {
-        label: "SBD",
-        key: "sbd",
-        path_option: "--sbd-tgz",
-        urls_env: SBD_URLS_ENV,
-        file_name: "benchmark.tgz",
-        urls: mirrors(urls, SBD_URLS_ENV, SBD_MIRRORS),
-        ..checksum(SBD_MD5, SBD_SIZE, md5)
-    }
-}
-
-/// A spec holding only the checksum and size: `md5` if given (then the size
-/// is unknown), else the published ones.
-fn checksum(published_md5: &str, published_size: u64, md5: Option<&str>) -> ArchiveSpec {
-    let md5 = md5.unwrap_or(published_md5).to_ascii_lowercase();
-    let size = (md5 == published_md5).then_some(published_size);
-    ArchiveSpec {
-        label: "",
-        key: "",
-        path_option: "",
-        urls_env: "",
-        file_name: "",
-        md5,
-        size,
-        urls: Vec::new(),
-    }
-}
-
-fn mirrors(flag: &[String], env: &str, default: &[&str]) -> Vec<String> {
-    if !flag.is_empty() {
-        return flag.to_vec();
-    }
-    let from_env = std::env::var(env).unwrap_or_default();
-    let listed: Vec<String> = from_env
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|url| !url.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if listed.is_empty() {
-        default.iter().map(|&url| url.to_owned()).collect()
-    } else {
-        listed
-    }
-}
-
-/// Whether `text` is 32 hex digits.
-pub fn is_md5(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+    ArchiveSpec::new(&SBD, urls, md5)
 }
 
 #[cfg(test)]
@@ -145,12 +94,5 @@ mod tests {
         let voc = voc(&[], Some("0123456789ABCDEF0123456789abcdef"));
         assert_eq!(voc.md5, "0123456789abcdef0123456789abcdef");
         assert_eq!(voc.size, None);
-    }
-
-    #[test]
-    fn md5_syntax() {
-        assert!(is_md5(VOC_MD5));
-        assert!(!is_md5("6cd6e144f989b92b3379bac3b3de84f"));
-        assert!(!is_md5("6cd6e144f989b92b3379bac3b3de84fg"));
     }
 }

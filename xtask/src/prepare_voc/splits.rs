@@ -46,19 +46,17 @@ pub fn train_aug(
         .collect()
 }
 
-/// Writes `ids`, one per line, unless the file already holds exactly that;
+/// Writes `ids`, one per line (no ids: an empty file), unless the file already holds exactly that;
 /// returns whether it wrote.
 pub fn write_ids(path: &Path, ids: &[String]) -> Result<bool> {
     let mut text = ids.join("\n");
-    text.push('\n');
+    if !ids.is_empty() {
+        text.push('\n');
+    }
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
-    let partial = super::extract::partial_path(path);
-    std::fs::write(&partial, text)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    crate::fetch::write_atomic(path, text.as_bytes())?;
     Ok(true)
 }
 

@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 use super::labels::{self, PngKind};
-use super::{progress, splits, Layout};
+use super::{splits, Layout};
+use crate::fetch::progress;
 
 /// Sizes of the three splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,38 +108,52 @@ pub fn verify(
     found.sort();
     problems.extend(found);
 
-    if !problems.is_empty() {
-        bail!(
-            "{} problem{} in {}:\n  {}{}",
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" },
-            layout.voc.display(),
-            problems
-                .iter()
-                .take(20)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  "),
-            if problems.len() > 20 {
-                format!("\n  ... and {} more", problems.len() - 20)
-            } else {
-                String::new()
-            }
-        );
-    }
+    fail_on_problems(&problems, &layout.voc)?;
     Ok(Report {
         counts,
         checked: ids.len(),
     })
 }
 
+/// An error listing `problems` (the first 20 in full) found in `dir`, if any.
+pub fn fail_on_problems(problems: &[String], dir: &Path) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{} problem{} in {}:\n  {}{}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        dir.display(),
+        problems
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        if problems.len() > 20 {
+            format!("\n  ... and {} more", problems.len() - 20)
+        } else {
+            String::new()
+        }
+    )
+}
+
 /// One id: the JPEG exists and has a size, the label is a gray index PNG of
 /// the same size with valid values.
 fn check_id(layout: &Layout, id: &str) -> Result<()> {
-    let image = layout.image(id);
-    let (width, height) = jpeg_size(&image).with_context(|| format!("{}", image.display()))?;
-    let label_path = layout.aug_label(id);
-    let label = labels::read_png(&label_path, &[PngKind::Gray])?;
+    check_pair(
+        &layout.image(id),
+        &layout.aug_label(id),
+        labels::MAX_CLASS_IDX,
+    )
+}
+
+/// An image and its label: the JPEG exists and has a size, the label is a
+/// gray index PNG of the same size holding only `0..=max_class_idx` or void.
+pub fn check_pair(image: &Path, label_path: &Path, max_class_idx: u8) -> Result<()> {
+    let (width, height) = jpeg_size(image).with_context(|| format!("{}", image.display()))?;
+    let label = labels::read_png(label_path, &[PngKind::Gray])?;
     if (label.width, label.height) != (width, height) {
         bail!(
             "{}: label is {}x{} but the image is {width}x{height}",
@@ -147,11 +162,10 @@ fn check_id(layout: &Layout, id: &str) -> Result<()> {
             label.height
         );
     }
-    if let Some((x, y, value)) = label.first_invalid() {
+    if let Some((x, y, value)) = label.first_above(max_class_idx) {
         bail!(
-            "{}: value {value} at (x {x}, y {y}) is neither a class index 0..={} nor {}",
+            "{}: value {value} at (x {x}, y {y}) is neither a class index 0..={max_class_idx} nor {}",
             label_path.display(),
-            labels::MAX_CLASS_IDX,
             labels::VOID
         );
     }

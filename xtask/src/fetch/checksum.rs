@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use md5::{Digest, Md5};
 
 use super::progress;
-use super::sources::ArchiveSpec;
+use super::ArchiveSpec;
 
 /// Lowercase hex MD5 of the file at `path`, with a progress bar.
 pub fn md5_file(path: &Path) -> Result<String> {
@@ -45,7 +45,7 @@ pub fn quarantine_path(path: &Path, file_name: &str, actual: &str) -> PathBuf {
 /// check; files the user gave are never touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// Given with `--voc-tar` / `--sbd-tgz`.
+    /// Given with an option (`--voc-tar`, `--train-zip`).
     User,
     /// Downloaded into the root's `downloads/`.
     Downloaded,

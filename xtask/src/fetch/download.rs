@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::checksum::{self, Origin};
 use super::progress;
-use super::sources::ArchiveSpec;
+use super::ArchiveSpec;
 
 /// Attempts on one mirror that bring no new byte before giving up on it.
 const MAX_STALLED_ATTEMPTS: u32 = 3;
