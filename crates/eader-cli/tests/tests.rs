@@ -1,6 +1,7 @@
 //! End-to-end tests of the `eader` binary's train, evaluate, infer, inspect
 //! and crf commands on tiny generated data (one test binary, see ripgrep's layout).
 
+mod classes80;
 mod crf;
 mod evaluate;
 mod infer;
