@@ -76,3 +76,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&partial, path)
         .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))
 }
+
+/// `--expect-counts`: `any` (no check) or one number per split named in
+/// `splits`, comma separated (`82081,40137`).
+pub fn parse_counts(text: &str, splits: &[&str]) -> Result<Option<Vec<usize>>> {
+    if text == "any" {
+        return Ok(None);
+    }
+    let numbers: Vec<usize> = text
+        .split(',')
+        .map(|n| n.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .ok()
+        .filter(|numbers: &Vec<usize>| numbers.len() == splits.len())
+        .with_context(|| {
+            format!(
+                "--expect-counts {text:?} is not {} ({} numbers) or `any`",
+                splits.join(","),
+                splits.len()
+            )
+        })?;
+    Ok(Some(numbers))
+}

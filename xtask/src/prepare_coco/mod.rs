@@ -166,22 +166,12 @@ impl Config {
 }
 
 fn parse_counts(text: &str) -> Result<Option<Counts>> {
-    if text == "any" {
-        return Ok(None);
-    }
-    let numbers: Vec<usize> = text
-        .split(',')
-        .map(|n| n.trim().parse::<usize>())
-        .collect::<std::result::Result<_, _>>()
-        .ok()
-        .filter(|numbers: &Vec<usize>| numbers.len() == 2)
-        .with_context(|| {
-            format!("--expect-counts {text:?} is not TRAIN,VAL (two numbers) or `any`")
-        })?;
-    Ok(Some(Counts {
-        train: numbers[0],
-        val: numbers[1],
-    }))
+    Ok(
+        crate::fetch::parse_counts(text, &["TRAIN", "VAL"])?.map(|n| Counts {
+            train: n[0],
+            val: n[1],
+        }),
+    )
 }
 
 /// Paths of the prepared dataset under the root.

@@ -114,23 +114,13 @@ impl Config {
 }
 
 fn parse_counts(text: &str) -> Result<Option<Counts>> {
-    if text == "any" {
-        return Ok(None);
-    }
-    let numbers: Vec<usize> = text
-        .split(',')
-        .map(|n| n.trim().parse::<usize>())
-        .collect::<std::result::Result<_, _>>()
-        .ok()
-        .filter(|numbers: &Vec<usize>| numbers.len() == 3)
-        .with_context(|| {
-            format!("--expect-counts {text:?} is not TRAIN_AUG,TRAIN,VAL (three numbers) or `any`")
-        })?;
-    Ok(Some(Counts {
-        train_aug: numbers[0],
-        train: numbers[1],
-        val: numbers[2],
-    }))
+    Ok(
+        crate::fetch::parse_counts(text, &["TRAIN_AUG", "TRAIN", "VAL"])?.map(|n| Counts {
+            train_aug: n[0],
+            train: n[1],
+            val: n[2],
+        }),
+    )
 }
 
 /// Paths of the prepared dataset under the root.
