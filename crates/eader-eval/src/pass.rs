@@ -167,6 +167,7 @@ pub struct EvalReport {
     /// Every threshold's mIoU, the oracle, the held-out choice.
     pub sweep: SweepReport,
     /// The CRF-refined maps' metrics (at the fixed threshold), with `crf`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crf: Option<CrfReport>,
     /// Where the time went.
     pub timing: Timing,
@@ -270,9 +271,13 @@ impl Shared<'_> {
             None => None,
         };
         if write && !job.save.is_empty() {
+            let plain;
             let prediction = match &refined {
-                Some((labels, _)) => labels.clone(),
-                None => best.prediction(s.thresholds[s.fixed]),
+                Some((labels, _)) => labels,
+                None => {
+                    plain = best.prediction(s.thresholds[s.fixed]);
+                    &plain
+                }
             };
             let out = ImageOutput {
                 id: &job.id,
@@ -280,7 +285,7 @@ impl Shared<'_> {
                 height: h,
                 classes: &classes,
                 maps: &maps,
-                prediction: &prediction,
+                prediction,
                 image: job.image.as_deref(),
             };
             job.save.write(&out, &s.style)?;

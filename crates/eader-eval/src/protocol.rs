@@ -235,6 +235,7 @@ pub struct ProtocolCard {
     /// The weights: checkpoint folder (and epoch) or weights file.
     pub checkpoint: String,
     /// The CRF refinement scored beside the plain maps, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crf: Option<String>,
 }
 
