@@ -4,6 +4,8 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+#[cfg(target_arch = "x86_64")]
+use crate::fused;
 use crate::lattice::{BlurBuffers, Permutohedral, PARALLEL_MIN_WORK};
 use crate::simd;
 use crate::width::{dispatch_width, padded, Width};
@@ -124,6 +126,11 @@ impl Kernel {
             .iter()
             .map(|&s| (1.0 / (s as f64 + 1e-20).sqrt()) as f32)
             .collect();
+        // The fused pass relies on it: every vertex row a pixel names exists.
+        assert!(lattice
+            .offsets()
+            .iter()
+            .all(|&o| o as usize <= lattice.n_vertices()));
         let alpha = lattice.alpha();
         let d1 = dim + 1;
         let (splat_weights, slice_weights) = lattice
@@ -374,10 +381,22 @@ impl DenseCrf {
             }
             let (blurred, mask) = (&blurred, &mask);
             let job = |(part, (rows, splat)): (usize, (&mut [f32], &mut Vec<Vec<f32>>))| {
+                if splatting {
+                    splat.iter_mut().for_each(|values| values.fill(0.0));
+                }
+                if fused_pass(
+                    avx2,
+                    vw,
+                    kernels,
+                    blurred,
+                    splat,
+                    (rows, part * part_len),
+                    mask,
+                    (slicing, splatting),
+                ) {
+                    return;
+                }
                 simd::run(avx2, || {
-                    if splatting {
-                        splat.iter_mut().for_each(|values| values.fill(0.0));
-                    }
                     let (mut acc, mut q) = (vec![0f32; vw], vec![0f32; vw]);
                     let first = part * part_len;
                     for (i, row) in rows.chunks_exact_mut(vw).enumerate() {
@@ -435,6 +454,78 @@ impl DenseCrf {
             }
         }
         out
+    }
+}
+
+/// Runs the pass of [`DenseCrf::mean_field`] over `rows` (pixels from `first`) with
+/// [`fused::pass`] when AVX2 is there and the width is one it is compiled for; returns
+/// whether it did.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn fused_pass(
+    avx2: bool,
+    vw: usize,
+    kernels: &[Kernel],
+    blurred: &[BlurBuffers],
+    splat: &mut [Vec<f32>],
+    (rows, first): (&mut [f32], usize),
+    mask: &[f32],
+    (slicing, splatting): (bool, bool),
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !avx2 {
+            return false;
+        }
+        let mut passes: Vec<fused::KernelPass<'_>> = kernels
+            .iter()
+            .zip(blurred)
+            .zip(splat.iter_mut())
+            .map(|((kernel, blurred), splat)| {
+                let len = (kernel.lattice.n_vertices() + 1) * vw;
+                assert!(blurred.values.len() == len && splat.len() == len);
+                fused::KernelPass {
+                    d1: kernel.lattice.dim() + 1,
+                    offsets: kernel.lattice.offsets(),
+                    slice_weights: &kernel.slice_weights,
+                    splat_weights: &kernel.splat_weights,
+                    blurred: &blurred.values,
+                    splat,
+                }
+            })
+            .collect();
+        let n_rows = rows.len() / vw;
+        for k in &passes {
+            assert!(k.offsets.len() >= (first + n_rows) * k.d1);
+            assert!(k.slice_weights.len() == k.offsets.len());
+            assert!(k.splat_weights.len() == k.offsets.len());
+        }
+        assert!(mask.len() == vw && rows.len() % vw == 0);
+        // SAFETY: AVX2 was detected (`avx2` comes from `simd::avx2`); the lengths are
+        // checked above, and every offset is at most `n_vertices` (the lattice's
+        // invariant, checked once in `Kernel::new`), so each offset's row lies inside
+        // both `(n_vertices + 1, vw)` buffers.
+        unsafe {
+            match vw {
+                4 => fused::pass::<0, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                8 => fused::pass::<1, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                12 => fused::pass::<1, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                16 => fused::pass::<2, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                20 => fused::pass::<2, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                24 => fused::pass::<3, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                28 => fused::pass::<3, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                32 => fused::pass::<4, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                _ => return false,
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (
+            avx2, vw, kernels, blurred, splat, rows, first, mask, slicing, splatting,
+        );
+        false
     }
 }
 

@@ -365,6 +365,13 @@ impl Permutohedral {
         1.0f32 / (1.0 + 2f32.powi(-(self.dim as i32)))
     }
 
+    /// `(n_points, dim + 1)`: the vertex row of each point's simplex vertices in the
+    /// `(n_vertices + 1, w)` value buffers (row 0 is the zero missing vertex), all
+    /// `<= n_vertices`.
+    pub(crate) fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+
     /// `(n_points, dim + 1)` barycentric weights of each point.
     pub(crate) fn barycentric(&self) -> &[f32] {
         &self.barycentric
