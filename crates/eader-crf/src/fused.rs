@@ -225,6 +225,61 @@ unsafe fn softmax<const A: usize, const B: usize>(x: Row<A, B>, mask: Row<A, B>)
     }
 }
 
+/// `acc` plus kernel `k`'s slice at pixel `p` (at entry `p` itself when `D1` is 0, the
+/// run-time `k.d1`).
+///
+/// # Safety
+/// As [`pass`].
+#[inline(always)]
+unsafe fn slice<const A: usize, const B: usize, const D1: usize>(
+    mut acc: Row<A, B>,
+    k: &KernelPass<'_>,
+    p: usize,
+) -> Row<A, B> {
+    let vw = 8 * A + 4 * B;
+    let (d1, base) = if D1 == 0 { (k.d1, p) } else { (D1, p * D1) };
+    debug_assert!(base + d1 <= k.offsets.len());
+    // SAFETY: as in [`pass`].
+    unsafe {
+        let (o, w) = (
+            k.offsets.as_ptr().add(base),
+            k.slice_weights.as_ptr().add(base),
+        );
+        for r in 0..d1 {
+            let src = k.blurred.as_ptr().add(*o.add(r) as usize * vw);
+            acc = acc.add_scaled(*w.add(r), Row::load(src));
+        }
+    }
+    acc
+}
+
+/// Splats `q` into kernel `k`'s values at pixel `p` (at entry `p` itself when `D1` is
+/// 0, the run-time `k.d1`).
+///
+/// # Safety
+/// As [`pass`].
+#[inline(always)]
+unsafe fn splat<const A: usize, const B: usize, const D1: usize>(
+    q: Row<A, B>,
+    k: &mut KernelPass<'_>,
+    p: usize,
+) {
+    let vw = 8 * A + 4 * B;
+    let (d1, base) = if D1 == 0 { (k.d1, p) } else { (D1, p * D1) };
+    debug_assert!(base + d1 <= k.offsets.len());
+    // SAFETY: as in [`pass`].
+    unsafe {
+        let (o, w) = (
+            k.offsets.as_ptr().add(base),
+            k.splat_weights.as_ptr().add(base),
+        );
+        for r in 0..d1 {
+            let dst = k.splat.as_mut_ptr().add(*o.add(r) as usize * vw);
+            Row::load(dst).add_scaled(*w.add(r), q).store(dst);
+        }
+    }
+}
+
 /// One pass over `rows` (`(n_rows, 8 A + 4 B)`, pixels `first..`, holding `-U`): with
 /// `slicing`, adds every kernel's slice of its blurred values; takes the softmax; with
 /// `splatting` splats it into each kernel's `splat` values, otherwise writes it over
@@ -257,29 +312,20 @@ pub(crate) unsafe fn pass<const A: usize, const B: usize>(
             let mut acc = Row::<A, B>::load(row.as_ptr());
             if slicing {
                 for k in kernels.iter() {
-                    let base = p * k.d1;
-                    debug_assert!(base + k.d1 <= k.offsets.len());
-                    let (o, w) = (
-                        k.offsets.as_ptr().add(base),
-                        k.slice_weights.as_ptr().add(base),
-                    );
-                    for r in 0..k.d1 {
-                        let src = k.blurred.as_ptr().add(*o.add(r) as usize * vw);
-                        acc = acc.add_scaled(*w.add(r), Row::load(src));
-                    }
+                    acc = match k.d1 {
+                        3 => slice::<A, B, 3>(acc, k, p),
+                        6 => slice::<A, B, 6>(acc, k, p),
+                        d1 => slice::<A, B, 0>(acc, k, p * d1),
+                    };
                 }
             }
             let q = softmax(acc, mask);
             if splatting {
                 for k in kernels.iter_mut() {
-                    let base = p * k.d1;
-                    let (o, w) = (
-                        k.offsets.as_ptr().add(base),
-                        k.splat_weights.as_ptr().add(base),
-                    );
-                    for r in 0..k.d1 {
-                        let dst = k.splat.as_mut_ptr().add(*o.add(r) as usize * vw);
-                        Row::load(dst).add_scaled(*w.add(r), q).store(dst);
+                    match k.d1 {
+                        3 => splat::<A, B, 3>(q, k, p),
+                        6 => splat::<A, B, 6>(q, k, p),
+                        d1 => splat::<A, B, 0>(q, k, p * d1),
                     }
                 }
             } else {

@@ -57,6 +57,8 @@ pub struct Permutohedral {
 /// hashing as pydensecrf does.
 struct HashTable {
     dim: usize,
+    /// Number of keys (`keys.len() / dim`).
+    len: usize,
     keys: Vec<i32>,
     table: Vec<u32>,
     mask: usize,
@@ -67,10 +69,14 @@ struct HashTable {
 const EMPTY: u32 = u32::MAX;
 
 impl HashTable {
+    /// A table for about `expected` keys; it grows past that. Images touch far fewer
+    /// vertices than they have pixels, so callers guess low: a small table stays in
+    /// cache.
     fn new(dim: usize, expected: usize) -> Self {
         let capacity = (2 * expected.max(16)).next_power_of_two();
         Self {
             dim,
+            len: 0,
             keys: Vec::with_capacity(expected * dim),
             table: vec![EMPTY; capacity],
             mask: capacity - 1,
@@ -79,7 +85,7 @@ impl HashTable {
     }
 
     fn len(&self) -> usize {
-        self.keys.len() / self.dim
+        self.len
     }
 
     /// Multiplicative hashing of the coordinates; the table index is taken from the
@@ -145,7 +151,8 @@ impl HashTable {
         loop {
             let e = self.table[h];
             if e == EMPTY {
-                let index = self.len() as u32;
+                let index = self.len as u32;
+                self.len += 1;
                 self.keys.extend_from_slice(key);
                 self.table[h] = index;
                 return index;
@@ -187,12 +194,14 @@ impl Permutohedral {
             dim > 0 && dim <= MAX_DIM && features.len().is_multiple_of(dim),
             "features must be (n_points, dim) with 1 <= dim <= {MAX_DIM}"
         );
-        match dim {
+        // AVX2 (when there) for the rounding instruction and wider compares; the same
+        // IEEE operations either way.
+        simd::run(simd::avx2(), || match dim {
             2 => Self::build(features, Fixed::<2>),
             3 => Self::build(features, Fixed::<3>),
             5 => Self::build(features, Fixed::<5>),
             dim => Self::build(features, Dynamic(dim)),
-        }
+        })
     }
 
     /// [`Self::new`] with the dimension as a [`Width`], constant for the usual ones.
@@ -216,22 +225,11 @@ impl Permutohedral {
         let scale: Vec<f32> = (0..d)
             .map(|i| (1.0 / (((i + 2) * (i + 1)) as f64).sqrt() * inv_std_dev as f64) as f32)
             .collect();
-        // canonical[r][i]: the offset of vertex r of the canonical simplex, coordinate i.
-        let canonical: Vec<i32> = (0..d1)
-            .flat_map(|r| {
-                (0..d1).map(move |i| {
-                    if i <= d - r {
-                        r as i32
-                    } else {
-                        r as i32 - d1 as i32
-                    }
-                })
-            })
-            .collect();
         let down = 1.0f32 / d1 as f32;
         let up = d1 as f32;
 
-        let mut table = HashTable::new(d, n_points);
+        // Far fewer vertices than points: start small (the table grows as needed).
+        let mut table = HashTable::new(d, (n_points / 8).clamp(1 << 10, 1 << 16));
         let mut offsets = vec![0u32; n_points * d1];
         let mut barycentric = vec![0f32; n_points * d1];
         // Scratch on the stack, sliced to their (often constant) lengths.
@@ -240,12 +238,18 @@ impl Permutohedral {
             [0f32; MAX_DIM + 1],
             [0i32; MAX_DIM + 1],
         );
-        let (mut bary_buffer, mut key_buffer) = ([0f32; MAX_DIM + 2], [0i32; MAX_DIM]);
+        let mut bary_buffer = [0f32; MAX_DIM + 2];
+        let (mut key_buffer, mut rem_buffer) = ([0i32; MAX_DIM + 1], [0i32; MAX_DIM + 1]);
+        // The previous point's simplex (its 0-vertex and ranks): neighbouring pixels
+        // often share it, and then its vertices need no look-up.
+        let (mut last_rem, mut last_rank) = ([i32::MIN; MAX_DIM + 1], [0i32; MAX_DIM + 1]);
         let elevated = &mut buffers.0[..d1];
         let rem0 = &mut buffers.1[..d1];
         let rank = &mut buffers.2[..d1];
         let bary = &mut bary_buffer[..d1 + 1];
-        let key = &mut key_buffer[..d];
+        let key = &mut key_buffer[..d1];
+        let rem_int = &mut rem_buffer[..d1];
+        let (last_rem, last_rank) = (&mut last_rem[..d1], &mut last_rank[..d1]);
 
         for (k, f) in features.chunks_exact(d).enumerate() {
             // Elevate: elevated = E f.
@@ -264,10 +268,10 @@ impl Permutohedral {
                 let v = (down * elevated[i]).round_ties_even();
                 rem0[i] = v * up;
                 sum += v as i32;
+                rank[i] = 0;
             }
 
             // Rank of each coordinate's remainder: which simplex the point lies in.
-            rank.iter_mut().for_each(|r| *r = 0);
             for i in 0..d {
                 let di = elevated[i] - rem0[i];
                 for j in i + 1..d1 {
@@ -292,7 +296,9 @@ impl Permutohedral {
             }
 
             // Barycentric coordinates (p. 10 of Adams et al.).
-            bary.iter_mut().for_each(|b| *b = 0.0);
+            for b in bary.iter_mut() {
+                *b = 0.0;
+            }
             for i in 0..d1 {
                 let v = (elevated[i] - rem0[i]) * down;
                 let p = d - rank[i] as usize;
@@ -300,14 +306,35 @@ impl Permutohedral {
                 bary[p + 1] -= v;
             }
             bary[0] += 1.0 + bary[d1];
+            barycentric[k * d1..(k + 1) * d1].copy_from_slice(&bary[..d1]);
 
-            // The simplex's vertices.
-            for remainder in 0..d1 {
+            // The simplex's vertices: vertex r is the 0-vertex plus `r` in every
+            // coordinate, minus `d + 1` where the coordinate's rank is above `d - r`
+            // (the canonical simplex).
+            let mut same = true;
+            for i in 0..d1 {
+                rem_int[i] = rem0[i] as i32;
+                same &= rem_int[i] == last_rem[i] && rank[i] == last_rank[i];
+            }
+            let out = k * d1;
+            if same {
+                offsets.copy_within(out - d1..out, out);
+                continue;
+            }
+            last_rem.copy_from_slice(rem_int);
+            last_rank.copy_from_slice(rank);
+            key.copy_from_slice(rem_int);
+            offsets[out] = table.find_or_insert(&key[..d]) + 1;
+            for remainder in 1..d1 {
+                let threshold = (d1 - remainder) as i32;
                 for i in 0..d {
-                    key[i] = rem0[i] as i32 + canonical[remainder * d1 + rank[i] as usize];
+                    key[i] += if rank[i] == threshold {
+                        1 - d1 as i32
+                    } else {
+                        1
+                    };
                 }
-                offsets[k * d1 + remainder] = table.find_or_insert(key) + 1;
-                barycentric[k * d1 + remainder] = bary[remainder];
+                offsets[out + remainder] = table.find_or_insert(&key[..d]) + 1;
             }
         }
 
