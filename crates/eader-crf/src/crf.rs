@@ -133,12 +133,20 @@ impl Kernel {
             .all(|&o| o as usize <= lattice.n_vertices()));
         let alpha = lattice.alpha();
         let d1 = dim + 1;
-        let (splat_weights, slice_weights) = lattice
-            .barycentric()
-            .iter()
-            .enumerate()
-            .map(|(c, &b)| (b * norm[c / d1], b * alpha * norm[c / d1] * compat))
-            .unzip();
+        let bary = lattice.barycentric();
+        let (mut splat_weights, mut slice_weights) =
+            (vec![0f32; bary.len()], vec![0f32; bary.len()]);
+        for (((b, splat), slice), &norm) in bary
+            .chunks_exact(d1)
+            .zip(splat_weights.chunks_exact_mut(d1))
+            .zip(slice_weights.chunks_exact_mut(d1))
+            .zip(&norm)
+        {
+            for ((&b, splat), slice) in b.iter().zip(splat).zip(slice) {
+                *splat = b * norm;
+                *slice = b * alpha * norm * compat;
+            }
+        }
         Ok(Self {
             lattice,
             splat_weights,

@@ -334,3 +334,48 @@ pub(crate) unsafe fn pass<const A: usize, const B: usize>(
         }
     }
 }
+
+/// One blur step along a lattice direction over the vertex rows `first..` that `new`
+/// holds (`(n_rows, 8 A + 4 B)`): `new_v = old_v + 0.5 (old_n1 + old_n2)`, as
+/// `Permutohedral::blur` computes it.
+///
+/// # Safety
+/// AVX2 must be available. `new.len()` must be a multiple of `8 A + 4 B`,
+/// `neighbors` must hold an entry for each vertex `first..first + n_rows`, `old` must
+/// hold the rows `0..=first + n_rows` and every neighbour row named.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn blur<const A: usize, const B: usize>(
+    old: &[f32],
+    new: &mut [f32],
+    neighbors: &[[u32; 2]],
+    first: usize,
+) {
+    let vw = 8 * A + 4 * B;
+    debug_assert!(new.len().is_multiple_of(vw));
+    debug_assert!(neighbors.len() >= first + new.len() / vw);
+    // SAFETY: the caller's contract keeps every row read inside `old`, every write
+    // inside `new`.
+    unsafe {
+        let half = _mm256_set1_ps(0.5);
+        let half4 = _mm_set1_ps(0.5);
+        let old = old.as_ptr();
+        for (i, row) in new.chunks_exact_mut(vw).enumerate() {
+            let v = first + i;
+            let [n1, n2] = *neighbors.as_ptr().add(v);
+            let center = Row::<A, B>::load(old.add((v + 1) * vw));
+            let a = Row::<A, B>::load(old.add(n1 as usize * vw));
+            let b = Row::<A, B>::load(old.add(n2 as usize * vw));
+            let mut out = center;
+            for k in 0..A {
+                out.y[k] = _mm256_add_ps(
+                    center.y[k],
+                    _mm256_mul_ps(half, _mm256_add_ps(a.y[k], b.y[k])),
+                );
+            }
+            for k in 0..B {
+                out.x[k] = _mm_add_ps(center.x[k], _mm_mul_ps(half4, _mm_add_ps(a.x[k], b.x[k])));
+            }
+            out.store(row.as_mut_ptr());
+        }
+    }
+}

@@ -473,8 +473,11 @@ impl Permutohedral {
             let (zero, rows) = buffers.scratch.split_at_mut(vw);
             zero.fill(0.0);
             let job = |(chunk_index, chunk): (usize, &mut [f32])| {
+                let first = chunk_index * CHUNK;
+                if blur_avx2(avx2, vw, old, chunk, neighbors, first) {
+                    return;
+                }
                 simd::run(avx2, || {
-                    let first = chunk_index * CHUNK;
                     for (i, new) in chunk.chunks_exact_mut(vw).enumerate() {
                         let v = first + i;
                         let [n1, n2] = neighbors[v];
@@ -549,6 +552,55 @@ impl Permutohedral {
                 acc[k] += weight * src[k];
             }
         }
+    }
+}
+
+/// One blur step with [`crate::fused::blur`] when AVX2 is there and the width is one it
+/// is compiled for; returns whether it ran.
+#[inline]
+fn blur_avx2(
+    avx2: bool,
+    vw: usize,
+    old: &[f32],
+    new: &mut [f32],
+    neighbors: &[[u32; 2]],
+    first: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::fused::blur;
+        if !avx2 {
+            return false;
+        }
+        let n_rows = new.len() / vw;
+        assert!(new.len() % vw == 0 && neighbors.len() >= first + n_rows);
+        assert!(old.len() >= (first + n_rows + 1) * vw);
+        let max_row = old.len() / vw;
+        debug_assert!(neighbors[first..first + n_rows]
+            .iter()
+            .all(|&[a, b]| (a as usize) < max_row && (b as usize) < max_row));
+        // SAFETY: AVX2 was detected (`avx2` comes from `simd::avx2`); the lengths are
+        // checked above and neighbours are vertex rows (`<= n_vertices`, built so in
+        // `Permutohedral::build`), inside `old`'s `(n_vertices + 1, vw)`.
+        unsafe {
+            match vw {
+                4 => blur::<0, 1>(old, new, neighbors, first),
+                8 => blur::<1, 0>(old, new, neighbors, first),
+                12 => blur::<1, 1>(old, new, neighbors, first),
+                16 => blur::<2, 0>(old, new, neighbors, first),
+                20 => blur::<2, 1>(old, new, neighbors, first),
+                24 => blur::<3, 0>(old, new, neighbors, first),
+                28 => blur::<3, 1>(old, new, neighbors, first),
+                32 => blur::<4, 0>(old, new, neighbors, first),
+                _ => return false,
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (avx2, vw, old, new, neighbors, first);
+        false
     }
 }
 
