@@ -116,13 +116,13 @@ impl Kernel {
     /// `norm_i = 1 / sqrt(K 1)_i`, so the kernel applied is `compat * N K N` with
     /// `N = diag(norm)` (pydensecrf's `NORMALIZE_SYMMETRIC`).
     fn new(name: &'static str, features: &[f32], dim: usize, compat: f32) -> Result<Self> {
-        let lattice = Permutohedral::new(features, dim).ok_or_else(|| Error::LatticeOverflow {
-            kernel: name,
-            max_feature: features.iter().fold(0f32, |m, f| m.max(f.abs())),
-        })?;
-        let n = lattice.n_points();
+        let mut lattice =
+            Permutohedral::new(features, dim).ok_or_else(|| Error::LatticeOverflow {
+                kernel: name,
+                max_feature: features.iter().fold(0f32, |m, f| m.max(f.abs())),
+            })?;
         let norm: Vec<f32> = lattice
-            .filter(&vec![1.0; n], 1)
+            .filter_ones()
             .iter()
             .map(|&s| (1.0 / (s as f64 + 1e-20).sqrt()) as f32)
             .collect();
@@ -133,18 +133,18 @@ impl Kernel {
             .all(|&o| o as usize <= lattice.n_vertices()));
         let alpha = lattice.alpha();
         let d1 = dim + 1;
-        let bary = lattice.barycentric();
-        let (mut splat_weights, mut slice_weights) =
-            (vec![0f32; bary.len()], vec![0f32; bary.len()]);
-        for (((b, splat), slice), &norm) in bary
-            .chunks_exact(d1)
-            .zip(splat_weights.chunks_exact_mut(d1))
+        // The barycentric weights become the splatting weights in place (the lattice
+        // filters nothing else).
+        let mut splat_weights = lattice.take_barycentric();
+        let mut slice_weights = vec![0f32; splat_weights.len()];
+        for ((splat, slice), &norm) in splat_weights
+            .chunks_exact_mut(d1)
             .zip(slice_weights.chunks_exact_mut(d1))
             .zip(&norm)
         {
-            for ((&b, splat), slice) in b.iter().zip(splat).zip(slice) {
-                *splat = b * norm;
-                *slice = b * alpha * norm * compat;
+            for (b, slice) in splat.iter_mut().zip(slice) {
+                *slice = *b * alpha * norm * compat;
+                *b *= norm;
             }
         }
         Ok(Self {

@@ -196,12 +196,33 @@ impl Permutohedral {
         );
         // AVX2 (when there) for the rounding instruction and wider compares; the same
         // IEEE operations either way.
-        simd::run(simd::avx2(), || match dim {
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2() {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { Self::build_avx2(features, dim) };
+        }
+        Self::build_any(features, dim)
+    }
+
+    /// [`Self::build_any`] compiled for AVX2.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn build_avx2(features: &[f32], dim: usize) -> Option<Self> {
+        Self::build_any(features, dim)
+    }
+
+    /// [`Self::build`] with a constant dimension for the usual ones.
+    #[inline(always)]
+    fn build_any(features: &[f32], dim: usize) -> Option<Self> {
+        match dim {
             2 => Self::build(features, Fixed::<2>),
             3 => Self::build(features, Fixed::<3>),
             5 => Self::build(features, Fixed::<5>),
             dim => Self::build(features, Dynamic(dim)),
-        })
+        }
     }
 
     /// [`Self::new`] with the dimension as a [`Width`], constant for the usual ones.
@@ -399,9 +420,11 @@ impl Permutohedral {
         &self.offsets
     }
 
-    /// `(n_points, dim + 1)` barycentric weights of each point.
-    pub(crate) fn barycentric(&self) -> &[f32] {
-        &self.barycentric
+    /// Takes the `(n_points, dim + 1)` barycentric weights of each point out of the
+    /// lattice (for a caller that turns them into its own weights); [`Self::filter`]
+    /// panics afterwards.
+    pub(crate) fn take_barycentric(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.barycentric)
     }
 
     /// Filters `values`, `(n_points, value_size)` point-major, and returns the filtered
@@ -419,10 +442,15 @@ impl Permutohedral {
         if value_size == 0 {
             return out;
         }
-        let parallel = self.n_points * value_size >= PARALLEL_MIN_WORK;
+        let parallel =
+            self.n_points * value_size >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1;
         let mut buffers = BlurBuffers::new(self.n_vertices, value_size);
+        assert_eq!(
+            self.barycentric.len(),
+            self.n_points * (self.dim + 1),
+            "the barycentric weights were taken"
+        );
         let alpha = self.alpha();
-        let slice_weights: Vec<f32> = self.barycentric.iter().map(|b| b * alpha).collect();
         dispatch_width!(value_size, |w| {
             simd::run(simd::avx2(), || {
                 for (p, row) in values.chunks_exact(value_size).enumerate() {
@@ -430,9 +458,40 @@ impl Permutohedral {
                 }
             });
             self.blur(w, &mut buffers, parallel);
-            self.slice(w, &buffers, &slice_weights, &mut out, parallel);
+            self.slice(w, &buffers, alpha, &mut out, parallel);
         });
         out
+    }
+
+    /// `self.filter(&[1.0; n_points], 1)`, the same operations in the same order
+    /// (the normalisation of a kernel), without the general filter's machinery.
+    pub(crate) fn filter_ones(&self) -> Vec<f32> {
+        let d1 = self.dim + 1;
+        let mut buffers = BlurBuffers::new(self.n_vertices, 1);
+        let values = &mut buffers.values;
+        for (offsets, bary) in self
+            .offsets
+            .chunks_exact(d1)
+            .zip(self.barycentric.chunks_exact(d1))
+        {
+            for (&o, &b) in offsets.iter().zip(bary) {
+                values[o as usize] += b * 1.0;
+            }
+        }
+        let parallel = self.n_points >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1;
+        self.blur(Fixed::<1>, &mut buffers, parallel);
+        let (alpha, values) = (self.alpha(), &buffers.values);
+        self.offsets
+            .chunks_exact(d1)
+            .zip(self.barycentric.chunks_exact(d1))
+            .map(|(offsets, bary)| {
+                let mut sum = 0f32;
+                for (&o, &b) in offsets.iter().zip(bary) {
+                    sum += b * alpha * values[o as usize];
+                }
+                sum
+            })
+            .collect()
     }
 
     /// Adds point `p`'s `row` (`w` values) to the vertex rows of `values`
@@ -500,35 +559,46 @@ impl Permutohedral {
         }
     }
 
-    /// Slices the blurred `buffers.values` at every point with `weights`
-    /// (`(n_points, dim + 1)`, the barycentric weights times any per-point scale) into
-    /// `out` (`(n_points, w)`).
+    /// Slices the blurred `buffers.values` at every point with its barycentric weights
+    /// times `alpha` into `out` (`(n_points, w)`).
     fn slice<W: Width>(
         &self,
         w: W,
         buffers: &BlurBuffers,
-        weights: &[f32],
+        alpha: f32,
         out: &mut [f32],
         parallel: bool,
     ) {
         let vw = w.get();
         let d1 = self.dim + 1;
         let values = &buffers.values;
+        let avx2 = simd::avx2();
         let job = |(chunk_index, chunk): (usize, &mut [f32])| {
-            let first = chunk_index * CHUNK;
-            for (i, row) in chunk.chunks_exact_mut(vw).enumerate() {
-                let p = first + i;
-                let row = &mut row[..vw];
-                row.fill(0.0);
-                self.slice_point(w, values, weights, p, row);
-            }
+            simd::run(avx2, || {
+                let points = chunk_index * CHUNK * d1..;
+                for ((row, offsets), bary) in chunk
+                    .chunks_exact_mut(vw)
+                    .zip(self.offsets[points.clone()].chunks_exact(d1))
+                    .zip(self.barycentric[points].chunks_exact(d1))
+                {
+                    let row = &mut row[..vw];
+                    row.fill(0.0);
+                    for (&o, &b) in offsets.iter().zip(bary) {
+                        let weight = b * alpha;
+                        let o = o as usize;
+                        let src = &values[o * vw..o * vw + vw];
+                        for k in 0..vw {
+                            row[k] += weight * src[k];
+                        }
+                    }
+                }
+            })
         };
         if parallel {
             out.par_chunks_mut(CHUNK * vw).enumerate().for_each(job);
         } else {
             out.chunks_mut(CHUNK * vw).enumerate().for_each(job);
         }
-        debug_assert_eq!(weights.len(), self.n_points * d1);
     }
 
     /// Adds point `p`'s slice of the blurred `values` with `weights` to `acc`.
