@@ -508,7 +508,7 @@ fn fused_pass(
             assert!(k.slice_weights.len() == k.offsets.len());
             assert!(k.splat_weights.len() == k.offsets.len());
         }
-        assert!(mask.len() == vw && rows.len() % vw == 0);
+        assert!(mask.len() == vw && rows.len().is_multiple_of(vw));
         // SAFETY: AVX2 was detected (`avx2` comes from `simd::avx2`); the lengths are
         // checked above, and every offset is at most `n_vertices` (the lattice's
         // invariant, checked once in `Kernel::new`), so each offset's row lies inside
@@ -607,6 +607,59 @@ mod tests {
         assert!(worst < 2.5e-7, "worst relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
+    }
+
+    /// The AVX2 kernels (fused pass, blur, lattice build, unary) against the portable
+    /// code, bit for bit, at every padded width they are compiled for and one they are
+    /// not (36), on an image small enough to stay on this thread.
+    #[test]
+    fn avx2_and_portable_paths_agree_bitwise() {
+        if !simd::avx2() {
+            return;
+        }
+        let (width, height) = (37, 29);
+        let n = width * height;
+        let noise = |i: usize| {
+            ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let rgb: Vec<u8> = (0..3 * n)
+            .map(|i| {
+                ((i / 3 % width) * 5 + (i / 3 / width) * 3 + (i % 3) * 40) as u8
+                    ^ (noise(i) * 20.0) as u8
+            })
+            .collect();
+        for n_labels in [2, 3, 5, 8, 11, 13, 17, 21, 26, 31, 36] {
+            let probs: Vec<f32> = (0..n_labels * n).map(|i| noise(i + 7)).collect();
+            let run = |portable: bool| {
+                simd::PORTABLE_ONLY.with(|p| p.set(portable));
+                let unary = crate::unary_from_softmax(&probs).unwrap();
+                let q = DenseCrf::new(width, height, n_labels)
+                    .unwrap()
+                    .gaussian(3.0, 3.0)
+                    .unwrap()
+                    .bilateral(10.0, 13.0, 10.0, &rgb)
+                    .unwrap()
+                    .inference(&unary, 5)
+                    .unwrap();
+                simd::PORTABLE_ONLY.with(|p| p.set(false));
+                (unary, q)
+            };
+            let (fast, portable) = (run(false), run(true));
+            assert!(
+                fast.0
+                    .iter()
+                    .zip(&portable.0)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "unary, {n_labels} labels"
+            );
+            assert!(
+                fast.1
+                    .iter()
+                    .zip(&portable.1)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "Q, {n_labels} labels"
+            );
+        }
     }
 
     #[test]

@@ -643,7 +643,7 @@ fn blur_avx2(
             return false;
         }
         let n_rows = new.len() / vw;
-        assert!(new.len() % vw == 0 && neighbors.len() >= first + n_rows);
+        assert!(new.len().is_multiple_of(vw) && neighbors.len() >= first + n_rows);
         assert!(old.len() >= (first + n_rows + 1) * vw);
         let max_row = old.len() / vw;
         debug_assert!(neighbors[first..first + n_rows]

@@ -36,7 +36,7 @@ pub fn unary_from_softmax(probs: &[f32]) -> Result<Vec<f32>> {
     let valid = simd::run(simd::avx2(), || {
         probs.chunks(1 << 12).all(|c| {
             c.iter()
-                .fold(true, |ok, &p| ok & (p >= 0.0) & (p <= f32::MAX))
+                .fold(true, |ok, &p| ok & (0.0..=f32::MAX).contains(&p))
         })
     });
     if !valid {
