@@ -313,12 +313,20 @@ impl DenseCrf {
                 actual,
             });
         }
-        if let Some((index, &value)) = unary.iter().enumerate().find(|(_, u)| !u.is_finite()) {
-            return Err(Error::NonFinite {
-                name: "unary".into(),
-                index,
-                value,
-            });
+        // A branch-free scan first (it vectorises); the position only when it fails.
+        let finite = simd::run(simd::avx2(), || {
+            unary
+                .chunks(1 << 12)
+                .all(|c| c.iter().fold(true, |ok, u| ok & (u.abs() <= f32::MAX)))
+        });
+        if !finite {
+            if let Some((index, &value)) = unary.iter().enumerate().find(|(_, u)| !u.is_finite()) {
+                return Err(Error::NonFinite {
+                    name: "unary".into(),
+                    index,
+                    value,
+                });
+            }
         }
         let vw = padded(n_labels);
         Ok(dispatch_width!(vw, |w| self.mean_field(w, unary, iterations)))

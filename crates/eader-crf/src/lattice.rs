@@ -267,6 +267,8 @@ impl Permutohedral {
         let elevated = &mut buffers.0[..d1];
         let rem0 = &mut buffers.1[..d1];
         let rank = &mut buffers.2[..d1];
+        let mut diff_buffer = [0f32; MAX_DIM + 1];
+        let diff = &mut diff_buffer[..d1];
         let bary = &mut bary_buffer[..d1 + 1];
         let key = &mut key_buffer[..d1];
         let rem_int = &mut rem_buffer[..d1];
@@ -293,14 +295,15 @@ impl Permutohedral {
             }
 
             // Rank of each coordinate's remainder: which simplex the point lies in.
+            // Branch-free: the comparisons of noisy colours are unpredictable.
+            for i in 0..d1 {
+                diff[i] = elevated[i] - rem0[i];
+            }
             for i in 0..d {
-                let di = elevated[i] - rem0[i];
                 for j in i + 1..d1 {
-                    if di < elevated[j] - rem0[j] {
-                        rank[i] += 1;
-                    } else {
-                        rank[j] += 1;
-                    }
+                    let smaller = i32::from(diff[i] < diff[j]);
+                    rank[i] += smaller;
+                    rank[j] += 1 - smaller;
                 }
             }
 
