@@ -2,6 +2,7 @@
 
     /tmp/crfenv/bin/pip install pydensecrf2 numpy
     /tmp/crfenv/bin/python crates/eader-crf/scripts/bench_vs_pydensecrf.py [--rounds 5] [--batch 8] [--threads 2]
+        [--baseline OTHER/bench_crf]
 
 Inputs: a VOC-size (500x375) synthetic natural-looking image and noisy probabilities
 for 21 and 3 labels (the generator of tests/fixtures/make_fixtures.py). One CRF is
@@ -13,7 +14,9 @@ second of two timings: warm) and pydensecrf2 (in this process, the second of two
 timings), so that machine load hits both alike; medians are reported. eader-crf runs on
 a one-thread rayon pool for the single-thread rows. The batch rows give images/s over
 `--batch` copies of the image, eader-crf with `--threads` (CrfConfig::run_batch) and
-pydensecrf2 one after the other (it has no threads). Prints `uptime` before and after,
+pydensecrf2 one after the other (it has no threads). `--baseline` adds another build's
+`bench_crf` (say, the previous commit's) to the single-thread rounds, for a before/after
+under the same load. Prints `uptime` before and after,
 the parity of the two outputs on these inputs, and markdown tables: single-thread
 times first with glibc's defaults, then with the `eader` binary's allocator policy
 applied to both sides (freed pages stay mapped; page faults weigh heavily on VMs).
@@ -91,6 +94,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--baseline",
+        help="another build's bench_crf binary (e.g. of the previous commit), timed in the same rounds",
+    )
     args = parser.parse_args()
 
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -128,15 +135,25 @@ def main():
         if policy != "glibc defaults":
             keep_freed_memory()
         print(f"\nOne image, one thread, {policy} (median of rounds, seconds):\n")
-        print("| labels | pydensecrf2 | eader-crf | speed-up |")
-        print("|---|---|---|---|")
+        if args.baseline:
+            print("| labels | pydensecrf2 | eader-crf baseline | speed-up | eader-crf | speed-up |")
+            print("|---|---|---|---|---|---|")
+        else:
+            print("| labels | pydensecrf2 | eader-crf | speed-up |")
+            print("|---|---|---|---|")
         for n_labels, (probs, path) in inputs.items():
-            ours, theirs = [], []
+            ours, base, theirs = [], [], []
             for _ in range(args.rounds):
                 ours.append(rust_seconds(binary, image_path, path))
+                if args.baseline:
+                    base.append(rust_seconds(args.baseline, image_path, path))
                 theirs.append(pydensecrf_seconds(img, probs))
             o, t = statistics.median(ours), statistics.median(theirs)
-            print(f"| {n_labels} | {t:.3f} | {o:.3f} | {t / o:.2f}x |")
+            if args.baseline:
+                b = statistics.median(base)
+                print(f"| {n_labels} | {t:.3f} | {b:.3f} | {t / b:.2f}x | {o:.3f} | {t / o:.2f}x |")
+            else:
+                print(f"| {n_labels} | {t:.3f} | {o:.3f} | {t / o:.2f}x |")
 
     print(f"\nBatch of {args.batch} images, freed memory kept (median of rounds, images/s):\n")
     print(f"| labels | pydensecrf2 (1 thread) | eader-crf 1 thread | eader-crf {args.threads} threads | speed-up |")

@@ -4,6 +4,8 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+#[cfg(target_arch = "x86_64")]
+use crate::fused;
 use crate::lattice::{BlurBuffers, Permutohedral, PARALLEL_MIN_WORK};
 use crate::simd;
 use crate::width::{dispatch_width, padded, Width};
@@ -114,24 +116,37 @@ impl Kernel {
     /// `norm_i = 1 / sqrt(K 1)_i`, so the kernel applied is `compat * N K N` with
     /// `N = diag(norm)` (pydensecrf's `NORMALIZE_SYMMETRIC`).
     fn new(name: &'static str, features: &[f32], dim: usize, compat: f32) -> Result<Self> {
-        let lattice = Permutohedral::new(features, dim).ok_or_else(|| Error::LatticeOverflow {
-            kernel: name,
-            max_feature: features.iter().fold(0f32, |m, f| m.max(f.abs())),
-        })?;
-        let n = lattice.n_points();
+        let mut lattice =
+            Permutohedral::new(features, dim).ok_or_else(|| Error::LatticeOverflow {
+                kernel: name,
+                max_feature: features.iter().fold(0f32, |m, f| m.max(f.abs())),
+            })?;
         let norm: Vec<f32> = lattice
-            .filter(&vec![1.0; n], 1)
+            .filter_ones()
             .iter()
             .map(|&s| (1.0 / (s as f64 + 1e-20).sqrt()) as f32)
             .collect();
+        // The fused pass relies on it: every vertex row a pixel names exists.
+        assert!(lattice
+            .offsets()
+            .iter()
+            .all(|&o| o as usize <= lattice.n_vertices()));
         let alpha = lattice.alpha();
         let d1 = dim + 1;
-        let (splat_weights, slice_weights) = lattice
-            .barycentric()
-            .iter()
-            .enumerate()
-            .map(|(c, &b)| (b * norm[c / d1], b * alpha * norm[c / d1] * compat))
-            .unzip();
+        // The barycentric weights become the splatting weights in place (the lattice
+        // filters nothing else).
+        let mut splat_weights = lattice.take_barycentric();
+        let mut slice_weights = vec![0f32; splat_weights.len()];
+        for ((splat, slice), &norm) in splat_weights
+            .chunks_exact_mut(d1)
+            .zip(slice_weights.chunks_exact_mut(d1))
+            .zip(&norm)
+        {
+            for (b, slice) in splat.iter_mut().zip(slice) {
+                *slice = *b * alpha * norm * compat;
+                *b *= norm;
+            }
+        }
         Ok(Self {
             lattice,
             splat_weights,
@@ -298,12 +313,20 @@ impl DenseCrf {
                 actual,
             });
         }
-        if let Some((index, &value)) = unary.iter().enumerate().find(|(_, u)| !u.is_finite()) {
-            return Err(Error::NonFinite {
-                name: "unary".into(),
-                index,
-                value,
-            });
+        // A branch-free scan first (it vectorises); the position only when it fails.
+        let finite = simd::run(simd::avx2(), || {
+            unary
+                .chunks(1 << 12)
+                .all(|c| c.iter().fold(true, |ok, u| ok & (u.abs() <= f32::MAX)))
+        });
+        if !finite {
+            if let Some((index, &value)) = unary.iter().enumerate().find(|(_, u)| !u.is_finite()) {
+                return Err(Error::NonFinite {
+                    name: "unary".into(),
+                    index,
+                    value,
+                });
+            }
         }
         let vw = padded(n_labels);
         Ok(dispatch_width!(vw, |w| self.mean_field(w, unary, iterations)))
@@ -374,10 +397,22 @@ impl DenseCrf {
             }
             let (blurred, mask) = (&blurred, &mask);
             let job = |(part, (rows, splat)): (usize, (&mut [f32], &mut Vec<Vec<f32>>))| {
+                if splatting {
+                    splat.iter_mut().for_each(|values| values.fill(0.0));
+                }
+                if fused_pass(
+                    avx2,
+                    vw,
+                    kernels,
+                    blurred,
+                    splat,
+                    (rows, part * part_len),
+                    mask,
+                    (slicing, splatting),
+                ) {
+                    return;
+                }
                 simd::run(avx2, || {
-                    if splatting {
-                        splat.iter_mut().for_each(|values| values.fill(0.0));
-                    }
                     let (mut acc, mut q) = (vec![0f32; vw], vec![0f32; vw]);
                     let first = part * part_len;
                     for (i, row) in rows.chunks_exact_mut(vw).enumerate() {
@@ -435,6 +470,78 @@ impl DenseCrf {
             }
         }
         out
+    }
+}
+
+/// Runs the pass of [`DenseCrf::mean_field`] over `rows` (pixels from `first`) with
+/// [`fused::pass`] when AVX2 is there and the width is one it is compiled for; returns
+/// whether it did.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn fused_pass(
+    avx2: bool,
+    vw: usize,
+    kernels: &[Kernel],
+    blurred: &[BlurBuffers],
+    splat: &mut [Vec<f32>],
+    (rows, first): (&mut [f32], usize),
+    mask: &[f32],
+    (slicing, splatting): (bool, bool),
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !avx2 {
+            return false;
+        }
+        let mut passes: Vec<fused::KernelPass<'_>> = kernels
+            .iter()
+            .zip(blurred)
+            .zip(splat.iter_mut())
+            .map(|((kernel, blurred), splat)| {
+                let len = (kernel.lattice.n_vertices() + 1) * vw;
+                assert!(blurred.values.len() == len && splat.len() == len);
+                fused::KernelPass {
+                    d1: kernel.lattice.dim() + 1,
+                    offsets: kernel.lattice.offsets(),
+                    slice_weights: &kernel.slice_weights,
+                    splat_weights: &kernel.splat_weights,
+                    blurred: &blurred.values,
+                    splat,
+                }
+            })
+            .collect();
+        let n_rows = rows.len() / vw;
+        for k in &passes {
+            assert!(k.offsets.len() >= (first + n_rows) * k.d1);
+            assert!(k.slice_weights.len() == k.offsets.len());
+            assert!(k.splat_weights.len() == k.offsets.len());
+        }
+        assert!(mask.len() == vw && rows.len().is_multiple_of(vw));
+        // SAFETY: AVX2 was detected (`avx2` comes from `simd::avx2`); the lengths are
+        // checked above, and every offset is at most `n_vertices` (the lattice's
+        // invariant, checked once in `Kernel::new`), so each offset's row lies inside
+        // both `(n_vertices + 1, vw)` buffers.
+        unsafe {
+            match vw {
+                4 => fused::pass::<0, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                8 => fused::pass::<1, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                12 => fused::pass::<1, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                16 => fused::pass::<2, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                20 => fused::pass::<2, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                24 => fused::pass::<3, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                28 => fused::pass::<3, 1>(rows, first, &mut passes, mask, slicing, splatting),
+                32 => fused::pass::<4, 0>(rows, first, &mut passes, mask, slicing, splatting),
+                _ => return false,
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (
+            avx2, vw, kernels, blurred, splat, rows, first, mask, slicing, splatting,
+        );
+        false
     }
 }
 
@@ -508,6 +615,59 @@ mod tests {
         assert!(worst < 2.5e-7, "worst relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(-1000.0) < 1e-37 && exp(-1000.0) >= 0.0);
+    }
+
+    /// The AVX2 kernels (fused pass, blur, lattice build, unary) against the portable
+    /// code, bit for bit, at every padded width they are compiled for and one they are
+    /// not (36), on an image small enough to stay on this thread.
+    #[test]
+    fn avx2_and_portable_paths_agree_bitwise() {
+        if !simd::avx2() {
+            return;
+        }
+        let (width, height) = (37, 29);
+        let n = width * height;
+        let noise = |i: usize| {
+            ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let rgb: Vec<u8> = (0..3 * n)
+            .map(|i| {
+                ((i / 3 % width) * 5 + (i / 3 / width) * 3 + (i % 3) * 40) as u8
+                    ^ (noise(i) * 20.0) as u8
+            })
+            .collect();
+        for n_labels in [2, 3, 5, 8, 11, 13, 17, 21, 26, 31, 36] {
+            let probs: Vec<f32> = (0..n_labels * n).map(|i| noise(i + 7)).collect();
+            let run = |portable: bool| {
+                simd::PORTABLE_ONLY.with(|p| p.set(portable));
+                let unary = crate::unary_from_softmax(&probs).unwrap();
+                let q = DenseCrf::new(width, height, n_labels)
+                    .unwrap()
+                    .gaussian(3.0, 3.0)
+                    .unwrap()
+                    .bilateral(10.0, 13.0, 10.0, &rgb)
+                    .unwrap()
+                    .inference(&unary, 5)
+                    .unwrap();
+                simd::PORTABLE_ONLY.with(|p| p.set(false));
+                (unary, q)
+            };
+            let (fast, portable) = (run(false), run(true));
+            assert!(
+                fast.0
+                    .iter()
+                    .zip(&portable.0)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "unary, {n_labels} labels"
+            );
+            assert!(
+                fast.1
+                    .iter()
+                    .zip(&portable.1)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "Q, {n_labels} labels"
+            );
+        }
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Permutohedral {
 /// hashing as pydensecrf does.
 struct HashTable {
     dim: usize,
+    /// Number of keys (`keys.len() / dim`).
+    len: usize,
     keys: Vec<i32>,
     table: Vec<u32>,
     mask: usize,
@@ -67,10 +69,14 @@ struct HashTable {
 const EMPTY: u32 = u32::MAX;
 
 impl HashTable {
+    /// A table for about `expected` keys; it grows past that. Images touch far fewer
+    /// vertices than they have pixels, so callers guess low: a small table stays in
+    /// cache.
     fn new(dim: usize, expected: usize) -> Self {
         let capacity = (2 * expected.max(16)).next_power_of_two();
         Self {
             dim,
+            len: 0,
             keys: Vec::with_capacity(expected * dim),
             table: vec![EMPTY; capacity],
             mask: capacity - 1,
@@ -79,7 +85,7 @@ impl HashTable {
     }
 
     fn len(&self) -> usize {
-        self.keys.len() / self.dim
+        self.len
     }
 
     /// Multiplicative hashing of the coordinates; the table index is taken from the
@@ -145,7 +151,8 @@ impl HashTable {
         loop {
             let e = self.table[h];
             if e == EMPTY {
-                let index = self.len() as u32;
+                let index = self.len as u32;
+                self.len += 1;
                 self.keys.extend_from_slice(key);
                 self.table[h] = index;
                 return index;
@@ -187,6 +194,29 @@ impl Permutohedral {
             dim > 0 && dim <= MAX_DIM && features.len().is_multiple_of(dim),
             "features must be (n_points, dim) with 1 <= dim <= {MAX_DIM}"
         );
+        // AVX2 (when there) for the rounding instruction and wider compares; the same
+        // IEEE operations either way.
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx2() {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { Self::build_avx2(features, dim) };
+        }
+        Self::build_any(features, dim)
+    }
+
+    /// [`Self::build_any`] compiled for AVX2.
+    ///
+    /// # Safety
+    /// AVX2 must be available.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn build_avx2(features: &[f32], dim: usize) -> Option<Self> {
+        Self::build_any(features, dim)
+    }
+
+    /// [`Self::build`] with a constant dimension for the usual ones.
+    #[inline(always)]
+    fn build_any(features: &[f32], dim: usize) -> Option<Self> {
         match dim {
             2 => Self::build(features, Fixed::<2>),
             3 => Self::build(features, Fixed::<3>),
@@ -216,22 +246,11 @@ impl Permutohedral {
         let scale: Vec<f32> = (0..d)
             .map(|i| (1.0 / (((i + 2) * (i + 1)) as f64).sqrt() * inv_std_dev as f64) as f32)
             .collect();
-        // canonical[r][i]: the offset of vertex r of the canonical simplex, coordinate i.
-        let canonical: Vec<i32> = (0..d1)
-            .flat_map(|r| {
-                (0..d1).map(move |i| {
-                    if i <= d - r {
-                        r as i32
-                    } else {
-                        r as i32 - d1 as i32
-                    }
-                })
-            })
-            .collect();
         let down = 1.0f32 / d1 as f32;
         let up = d1 as f32;
 
-        let mut table = HashTable::new(d, n_points);
+        // Far fewer vertices than points: start small (the table grows as needed).
+        let mut table = HashTable::new(d, (n_points / 8).clamp(1 << 10, 1 << 16));
         let mut offsets = vec![0u32; n_points * d1];
         let mut barycentric = vec![0f32; n_points * d1];
         // Scratch on the stack, sliced to their (often constant) lengths.
@@ -240,12 +259,20 @@ impl Permutohedral {
             [0f32; MAX_DIM + 1],
             [0i32; MAX_DIM + 1],
         );
-        let (mut bary_buffer, mut key_buffer) = ([0f32; MAX_DIM + 2], [0i32; MAX_DIM]);
+        let mut bary_buffer = [0f32; MAX_DIM + 2];
+        let (mut key_buffer, mut rem_buffer) = ([0i32; MAX_DIM + 1], [0i32; MAX_DIM + 1]);
+        // The previous point's simplex (its 0-vertex and ranks): neighbouring pixels
+        // often share it, and then its vertices need no look-up.
+        let (mut last_rem, mut last_rank) = ([i32::MIN; MAX_DIM + 1], [0i32; MAX_DIM + 1]);
         let elevated = &mut buffers.0[..d1];
         let rem0 = &mut buffers.1[..d1];
         let rank = &mut buffers.2[..d1];
+        let mut diff_buffer = [0f32; MAX_DIM + 1];
+        let diff = &mut diff_buffer[..d1];
         let bary = &mut bary_buffer[..d1 + 1];
-        let key = &mut key_buffer[..d];
+        let key = &mut key_buffer[..d1];
+        let rem_int = &mut rem_buffer[..d1];
+        let (last_rem, last_rank) = (&mut last_rem[..d1], &mut last_rank[..d1]);
 
         for (k, f) in features.chunks_exact(d).enumerate() {
             // Elevate: elevated = E f.
@@ -264,18 +291,19 @@ impl Permutohedral {
                 let v = (down * elevated[i]).round_ties_even();
                 rem0[i] = v * up;
                 sum += v as i32;
+                rank[i] = 0;
             }
 
             // Rank of each coordinate's remainder: which simplex the point lies in.
-            rank.iter_mut().for_each(|r| *r = 0);
+            // Branch-free: the comparisons of noisy colours are unpredictable.
+            for i in 0..d1 {
+                diff[i] = elevated[i] - rem0[i];
+            }
             for i in 0..d {
-                let di = elevated[i] - rem0[i];
                 for j in i + 1..d1 {
-                    if di < elevated[j] - rem0[j] {
-                        rank[i] += 1;
-                    } else {
-                        rank[j] += 1;
-                    }
+                    let smaller = i32::from(diff[i] < diff[j]);
+                    rank[i] += smaller;
+                    rank[j] += 1 - smaller;
                 }
             }
 
@@ -292,7 +320,9 @@ impl Permutohedral {
             }
 
             // Barycentric coordinates (p. 10 of Adams et al.).
-            bary.iter_mut().for_each(|b| *b = 0.0);
+            for b in bary.iter_mut() {
+                *b = 0.0;
+            }
             for i in 0..d1 {
                 let v = (elevated[i] - rem0[i]) * down;
                 let p = d - rank[i] as usize;
@@ -300,14 +330,35 @@ impl Permutohedral {
                 bary[p + 1] -= v;
             }
             bary[0] += 1.0 + bary[d1];
+            barycentric[k * d1..(k + 1) * d1].copy_from_slice(&bary[..d1]);
 
-            // The simplex's vertices.
-            for remainder in 0..d1 {
+            // The simplex's vertices: vertex r is the 0-vertex plus `r` in every
+            // coordinate, minus `d + 1` where the coordinate's rank is above `d - r`
+            // (the canonical simplex).
+            let mut same = true;
+            for i in 0..d1 {
+                rem_int[i] = rem0[i] as i32;
+                same &= rem_int[i] == last_rem[i] && rank[i] == last_rank[i];
+            }
+            let out = k * d1;
+            if same {
+                offsets.copy_within(out - d1..out, out);
+                continue;
+            }
+            last_rem.copy_from_slice(rem_int);
+            last_rank.copy_from_slice(rank);
+            key.copy_from_slice(rem_int);
+            offsets[out] = table.find_or_insert(&key[..d]) + 1;
+            for remainder in 1..d1 {
+                let threshold = (d1 - remainder) as i32;
                 for i in 0..d {
-                    key[i] = rem0[i] as i32 + canonical[remainder * d1 + rank[i] as usize];
+                    key[i] += if rank[i] == threshold {
+                        1 - d1 as i32
+                    } else {
+                        1
+                    };
                 }
-                offsets[k * d1 + remainder] = table.find_or_insert(key) + 1;
-                barycentric[k * d1 + remainder] = bary[remainder];
+                offsets[out + remainder] = table.find_or_insert(&key[..d]) + 1;
             }
         }
 
@@ -365,9 +416,18 @@ impl Permutohedral {
         1.0f32 / (1.0 + 2f32.powi(-(self.dim as i32)))
     }
 
-    /// `(n_points, dim + 1)` barycentric weights of each point.
-    pub(crate) fn barycentric(&self) -> &[f32] {
-        &self.barycentric
+    /// `(n_points, dim + 1)`: the vertex row of each point's simplex vertices in the
+    /// `(n_vertices + 1, w)` value buffers (row 0 is the zero missing vertex), all
+    /// `<= n_vertices`.
+    pub(crate) fn offsets(&self) -> &[u32] {
+        &self.offsets
+    }
+
+    /// Takes the `(n_points, dim + 1)` barycentric weights of each point out of the
+    /// lattice (for a caller that turns them into its own weights); [`Self::filter`]
+    /// panics afterwards.
+    pub(crate) fn take_barycentric(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.barycentric)
     }
 
     /// Filters `values`, `(n_points, value_size)` point-major, and returns the filtered
@@ -385,10 +445,15 @@ impl Permutohedral {
         if value_size == 0 {
             return out;
         }
-        let parallel = self.n_points * value_size >= PARALLEL_MIN_WORK;
+        let parallel =
+            self.n_points * value_size >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1;
         let mut buffers = BlurBuffers::new(self.n_vertices, value_size);
+        assert_eq!(
+            self.barycentric.len(),
+            self.n_points * (self.dim + 1),
+            "the barycentric weights were taken"
+        );
         let alpha = self.alpha();
-        let slice_weights: Vec<f32> = self.barycentric.iter().map(|b| b * alpha).collect();
         dispatch_width!(value_size, |w| {
             simd::run(simd::avx2(), || {
                 for (p, row) in values.chunks_exact(value_size).enumerate() {
@@ -396,9 +461,40 @@ impl Permutohedral {
                 }
             });
             self.blur(w, &mut buffers, parallel);
-            self.slice(w, &buffers, &slice_weights, &mut out, parallel);
+            self.slice(w, &buffers, alpha, &mut out, parallel);
         });
         out
+    }
+
+    /// `self.filter(&[1.0; n_points], 1)`, the same operations in the same order
+    /// (the normalisation of a kernel), without the general filter's machinery.
+    pub(crate) fn filter_ones(&self) -> Vec<f32> {
+        let d1 = self.dim + 1;
+        let mut buffers = BlurBuffers::new(self.n_vertices, 1);
+        let values = &mut buffers.values;
+        for (offsets, bary) in self
+            .offsets
+            .chunks_exact(d1)
+            .zip(self.barycentric.chunks_exact(d1))
+        {
+            for (&o, &b) in offsets.iter().zip(bary) {
+                values[o as usize] += b * 1.0;
+            }
+        }
+        let parallel = self.n_points >= PARALLEL_MIN_WORK && rayon::current_num_threads() > 1;
+        self.blur(Fixed::<1>, &mut buffers, parallel);
+        let (alpha, values) = (self.alpha(), &buffers.values);
+        self.offsets
+            .chunks_exact(d1)
+            .zip(self.barycentric.chunks_exact(d1))
+            .map(|(offsets, bary)| {
+                let mut sum = 0f32;
+                for (&o, &b) in offsets.iter().zip(bary) {
+                    sum += b * alpha * values[o as usize];
+                }
+                sum
+            })
+            .collect()
     }
 
     /// Adds point `p`'s `row` (`w` values) to the vertex rows of `values`
@@ -439,8 +535,11 @@ impl Permutohedral {
             let (zero, rows) = buffers.scratch.split_at_mut(vw);
             zero.fill(0.0);
             let job = |(chunk_index, chunk): (usize, &mut [f32])| {
+                let first = chunk_index * CHUNK;
+                if blur_avx2(avx2, vw, old, chunk, neighbors, first) {
+                    return;
+                }
                 simd::run(avx2, || {
-                    let first = chunk_index * CHUNK;
                     for (i, new) in chunk.chunks_exact_mut(vw).enumerate() {
                         let v = first + i;
                         let [n1, n2] = neighbors[v];
@@ -463,35 +562,46 @@ impl Permutohedral {
         }
     }
 
-    /// Slices the blurred `buffers.values` at every point with `weights`
-    /// (`(n_points, dim + 1)`, the barycentric weights times any per-point scale) into
-    /// `out` (`(n_points, w)`).
+    /// Slices the blurred `buffers.values` at every point with its barycentric weights
+    /// times `alpha` into `out` (`(n_points, w)`).
     fn slice<W: Width>(
         &self,
         w: W,
         buffers: &BlurBuffers,
-        weights: &[f32],
+        alpha: f32,
         out: &mut [f32],
         parallel: bool,
     ) {
         let vw = w.get();
         let d1 = self.dim + 1;
         let values = &buffers.values;
+        let avx2 = simd::avx2();
         let job = |(chunk_index, chunk): (usize, &mut [f32])| {
-            let first = chunk_index * CHUNK;
-            for (i, row) in chunk.chunks_exact_mut(vw).enumerate() {
-                let p = first + i;
-                let row = &mut row[..vw];
-                row.fill(0.0);
-                self.slice_point(w, values, weights, p, row);
-            }
+            simd::run(avx2, || {
+                let points = chunk_index * CHUNK * d1..;
+                for ((row, offsets), bary) in chunk
+                    .chunks_exact_mut(vw)
+                    .zip(self.offsets[points.clone()].chunks_exact(d1))
+                    .zip(self.barycentric[points].chunks_exact(d1))
+                {
+                    let row = &mut row[..vw];
+                    row.fill(0.0);
+                    for (&o, &b) in offsets.iter().zip(bary) {
+                        let weight = b * alpha;
+                        let o = o as usize;
+                        let src = &values[o * vw..o * vw + vw];
+                        for k in 0..vw {
+                            row[k] += weight * src[k];
+                        }
+                    }
+                }
+            })
         };
         if parallel {
             out.par_chunks_mut(CHUNK * vw).enumerate().for_each(job);
         } else {
             out.chunks_mut(CHUNK * vw).enumerate().for_each(job);
         }
-        debug_assert_eq!(weights.len(), self.n_points * d1);
     }
 
     /// Adds point `p`'s slice of the blurred `values` with `weights` to `acc`.
@@ -515,6 +625,55 @@ impl Permutohedral {
                 acc[k] += weight * src[k];
             }
         }
+    }
+}
+
+/// One blur step with [`crate::fused::blur`] when AVX2 is there and the width is one it
+/// is compiled for; returns whether it ran.
+#[inline]
+fn blur_avx2(
+    avx2: bool,
+    vw: usize,
+    old: &[f32],
+    new: &mut [f32],
+    neighbors: &[[u32; 2]],
+    first: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::fused::blur;
+        if !avx2 {
+            return false;
+        }
+        let n_rows = new.len() / vw;
+        assert!(new.len().is_multiple_of(vw) && neighbors.len() >= first + n_rows);
+        assert!(old.len() >= (first + n_rows + 1) * vw);
+        let max_row = old.len() / vw;
+        debug_assert!(neighbors[first..first + n_rows]
+            .iter()
+            .all(|&[a, b]| (a as usize) < max_row && (b as usize) < max_row));
+        // SAFETY: AVX2 was detected (`avx2` comes from `simd::avx2`); the lengths are
+        // checked above and neighbours are vertex rows (`<= n_vertices`, built so in
+        // `Permutohedral::build`), inside `old`'s `(n_vertices + 1, vw)`.
+        unsafe {
+            match vw {
+                4 => blur::<0, 1>(old, new, neighbors, first),
+                8 => blur::<1, 0>(old, new, neighbors, first),
+                12 => blur::<1, 1>(old, new, neighbors, first),
+                16 => blur::<2, 0>(old, new, neighbors, first),
+                20 => blur::<2, 1>(old, new, neighbors, first),
+                24 => blur::<3, 0>(old, new, neighbors, first),
+                28 => blur::<3, 1>(old, new, neighbors, first),
+                32 => blur::<4, 0>(old, new, neighbors, first),
+                _ => return false,
+            }
+        }
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (avx2, vw, old, new, neighbors, first);
+        false
     }
 }
 

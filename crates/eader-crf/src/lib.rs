@@ -22,6 +22,8 @@
 
 mod crf;
 mod error;
+#[cfg(target_arch = "x86_64")]
+mod fused;
 pub mod io;
 mod lattice;
 mod preset;

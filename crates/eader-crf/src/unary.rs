@@ -3,6 +3,7 @@
 //! two ways of getting there from CAMs (psa's background score, irn's thresholds).
 
 use crate::error::{Error, Result};
+use crate::simd;
 
 /// The probability below which [`unary_from_softmax`] clips (pydensecrf's default).
 pub const PROBABILITY_CLIP: f32 = 1e-5;
@@ -31,11 +32,23 @@ fn check_scores(name: &str, scores: &[f32]) -> Result<()> {
 /// `scale`). `probs` is `(L, H, W)` (any layout: the map is elementwise); values need
 /// not sum to one (psa feeds background score + CAMs), but must be finite and `>= 0`.
 pub fn unary_from_softmax(probs: &[f32]) -> Result<Vec<f32>> {
-    check_scores("probabilities", probs)?;
-    Ok(probs
-        .iter()
-        .map(|&p| -ln(p.clamp(PROBABILITY_CLIP, 1.0)))
-        .collect())
+    // A branch-free scan first (it vectorises); the named error only when it fails.
+    let valid = simd::run(simd::avx2(), || {
+        probs.chunks(1 << 12).all(|c| {
+            c.iter()
+                .fold(true, |ok, &p| ok & (0.0..=f32::MAX).contains(&p))
+        })
+    });
+    if !valid {
+        check_scores("probabilities", probs)?;
+    }
+    let mut unary = vec![0f32; probs.len()];
+    simd::run(simd::avx2(), || {
+        for (u, &p) in unary.iter_mut().zip(probs) {
+            *u = -ln(p.clamp(PROBABILITY_CLIP, 1.0));
+        }
+    });
+    Ok(unary)
 }
 
 /// pydensecrf's `unary_from_labels(labels, n_labels, gt_prob, zero_unsure)`: each pixel
