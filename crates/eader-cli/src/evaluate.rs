@@ -342,6 +342,24 @@ pub fn summary(card: &ProtocolCard, report: &EvalReport, with_sweep: bool) -> St
         100.0 * m.mean_recall,
         100.0 * report.baseline.miou
     ));
+    let c = &report.coverage;
+    if let Some(area) = c.map_area {
+        out.push_str(&format!(
+            "maps: {} (image, class) maps cover {:.1}% of their image on average at the threshold",
+            c.maps,
+            100.0 * area
+        ));
+        if let Some(p) = &c.parts {
+            out.push_str(&format!(
+                "; their mass: face {:.1}%, body {:.1}%, background {:.1}%, elsewhere {:.1}%",
+                100.0 * p.face,
+                100.0 * p.body,
+                100.0 * p.background,
+                100.0 * p.other
+            ));
+        }
+        out.push('\n');
+    }
     if let Some(crf) = &report.crf {
         let c = &crf.metrics;
         out.push_str(&format!("\n{}\n{}\n", crf.crf, c.table()));

@@ -36,7 +36,8 @@
 //!   each side of every object boundary, as VOC annotates object borders.
 //!   Images are JPEG (quality 90 by default), masks palette PNGs with VOC's
 //!   colour map, splits in `ImageSets/Segmentation/{train,val,trainval}.txt`,
-//!   class names in `classes.txt`.
+//!   class names in `classes.txt`. The part maps (face, body) go to
+//!   `SegmentationPart/`, so evaluation can say where the attention goes.
 //!
 //! Everything is a function of [`DemoConfig`]: the same config writes the
 //! same files, whatever the thread count. [`ensure`] generates once into a
@@ -57,7 +58,17 @@ use crate::voc::{IMAGES_DIR, MASKS_DIR, SPLITS_DIR};
 
 /// Version of the generator's output; bump when the pictures change, so
 /// [`ensure`] regenerates cached copies.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
+
+/// Folder of the part maps beside `SegmentationClass/` (single-channel index
+/// PNGs: [`PART_BACKGROUND`], [`PART_BODY`], [`PART_FACE`], 255 void).
+pub const PARTS_DIR: &str = "SegmentationPart";
+/// Part map value of background pixels.
+pub const PART_BACKGROUND: u8 = 0;
+/// Part map value of an object's body (the weakly class-specific part).
+pub const PART_BODY: u8 = 1;
+/// Part map value of an object's face (the discriminative part).
+pub const PART_FACE: u8 = 2;
 
 /// Name of the marker file [`ensure`] writes last into a generated dataset.
 pub const MARKER_FILE: &str = "eader-demo.json";
@@ -435,6 +446,15 @@ fn image_rng(seed: u64, index: usize) -> ChaCha8Rng {
 /// Renders demo image `index` (train images are `0..n_train`, val images
 /// follow) and its label map, before JPEG compression.
 pub fn render_sample(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap) {
+    let (img, mask, _) = render_sample_with_parts(cfg, index);
+    (img, mask)
+}
+
+/// [`render_sample`] with the part map `(H, W)`: [`PART_FACE`] on faces,
+/// [`PART_BODY`] on bodies, [`PART_BACKGROUND`] elsewhere, and the label
+/// map's void band (255) on object boundaries. Written to
+/// [`PARTS_DIR`]`/<id>.png` beside `SegmentationClass/`.
+pub fn render_sample_with_parts(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap, LabelMap) {
     let mut rng = image_rng(cfg.seed, index);
     let long = cfg.image_size;
     let short = ((long as f32) * rng.random_range(0.75..=1.0)).round() as u32;
@@ -477,6 +497,7 @@ pub fn render_sample(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap) {
 
     let mut img = RgbImage::new(w, h);
     let mut instance = vec![0u8; (w * h) as usize];
+    let mut part = vec![PART_BACKGROUND; (w * h) as usize];
     let diag = (wf * wf + hf * hf).sqrt();
     for y in 0..h {
         for x in 0..w {
@@ -495,9 +516,11 @@ pub fn render_sample(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap) {
                 if cr.in_face(px, py) {
                     c = cr.face_colour(px, py);
                     instance[(y * w + x) as usize] = k as u8 + 1;
+                    part[(y * w + x) as usize] = PART_FACE;
                 } else if cr.in_body(px, py) {
                     c = cr.body_colour(py);
                     instance[(y * w + x) as usize] = k as u8 + 1;
+                    part[(y * w + x) as usize] = PART_BODY;
                 }
             }
             let noise = rng.random_range(-8.0..8.0);
@@ -531,6 +554,7 @@ pub fn render_sample(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap) {
                 }
                 if border {
                     data[(y * wi + x) as usize] = VOID_LABEL;
+                    part[(y * wi + x) as usize] = VOID_LABEL;
                 }
             }
         }
@@ -540,7 +564,12 @@ pub fn render_sample(cfg: &DemoConfig, index: usize) -> (RgbImage, LabelMap) {
         height: h,
         data,
     };
-    (img, mask)
+    let parts = LabelMap {
+        width: w,
+        height: h,
+        data: part,
+    };
+    (img, mask, parts)
 }
 
 /// Fraction of the smaller box covered by the intersection.
@@ -553,19 +582,21 @@ fn overlap_fraction(a: (f32, f32, f32, f32), b: (f32, f32, f32, f32)) -> f32 {
 
 /// Writes the demo dataset into `root` (created if needed) in VOC layout:
 /// `JPEGImages/`, `SegmentationClass/` (palette PNGs),
-/// `ImageSets/Segmentation/{train,val,trainval}.txt` and `classes.txt`.
+/// `ImageSets/Segmentation/{train,val,trainval}.txt` and `classes.txt`, and
+/// the part maps in [`PARTS_DIR`] (which VOC readers ignore).
 /// Open it with [`crate::VocDataset::open`]`(root, "train")`.
 pub fn generate(root: &Path, cfg: &DemoConfig) -> Result<()> {
     cfg.validate()?;
     let images = root.join(IMAGES_DIR);
     let masks = root.join(MASKS_DIR);
     let splits = root.join(SPLITS_DIR);
-    for dir in [&images, &masks, &splits] {
+    let parts_dir = root.join(PARTS_DIR);
+    for dir in [&images, &masks, &splits, &parts_dir] {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let total = cfg.n_train + cfg.n_val;
     (0..total).into_par_iter().try_for_each(|i| -> Result<()> {
-        let (img, mask) = render_sample(cfg, i);
+        let (img, mask, parts) = render_sample_with_parts(cfg, i);
         let id = cfg.id(i);
         let path = images.join(format!("{id}.jpg"));
         let mut jpeg = Vec::new();
@@ -577,6 +608,8 @@ pub fn generate(root: &Path, cfg: &DemoConfig) -> Result<()> {
                 message: format!("jpeg encoding: {e}"),
             })?;
         std::fs::write(&path, jpeg).map_err(|e| Error::io(&path, e))?;
+        let path = parts_dir.join(format!("{id}.png"));
+        std::fs::write(&path, encode_palette_png(&parts)?).map_err(|e| Error::io(&path, e))?;
         let path = masks.join(format!("{id}.png"));
         std::fs::write(&path, encode_palette_png(&mask)?).map_err(|e| Error::io(&path, e))
     })?;
@@ -718,6 +751,45 @@ mod tests {
             ..cfg.clone()
         };
         assert_ne!(render_sample(&cfg, 0).0, render_sample(&other, 0).0);
+    }
+
+    #[test]
+    fn part_maps_split_every_object_into_face_and_body() {
+        let cfg = small();
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), &cfg).unwrap();
+        for i in 0..6 {
+            let (_, mask, parts) = render_sample_with_parts(&cfg, i);
+            assert_eq!((parts.width, parts.height), (mask.width, mask.height));
+            let mut seen = [0usize; 3];
+            for (&l, &p) in mask.data.iter().zip(&parts.data) {
+                // Void where the labels are void; object parts exactly on objects.
+                assert_eq!(l == VOID_LABEL, p == VOID_LABEL, "image {i}");
+                if l != VOID_LABEL {
+                    assert_eq!(l == 0, p == PART_BACKGROUND, "image {i}");
+                    seen[p as usize] += 1;
+                }
+            }
+            assert!(
+                seen[PART_FACE as usize] > 0 && seen[PART_BODY as usize] > 0,
+                "image {i}"
+            );
+            // Bodies are the larger part, as the dataset's design says.
+            assert!(
+                seen[PART_BODY as usize] > seen[PART_FACE as usize],
+                "image {i}"
+            );
+            // Written beside SegmentationClass/ and read back as they were rendered.
+            let back = crate::read_label_png(
+                &dir.path()
+                    .join(PARTS_DIR)
+                    .join(format!("{}.png", cfg.id(i))),
+            )
+            .unwrap();
+            assert_eq!(back, parts);
+        }
+        // VOC readers ignore the folder.
+        crate::VocDataset::open(dir.path(), "val").unwrap();
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`segmentation`]: the one segmentation rule (threshold, background
 //!   score, argmax), [`BestLabels`].
 //! - [`sweep`]: many thresholds in one pass, the oracle and held-out choices.
+//! - [`coverage`]: the maps' area and, with part maps (the demo's face and
+//!   body), where their mass goes.
 //! - [`pass`]: [`evaluate_split`], the pass over a split at original size
 //!   that both `eader evaluate` and training's validation run.
 //! - [`protocol`]: the named protocols (`eader`, `wsss`) and their card.
@@ -20,6 +22,7 @@
 //! - [`infer`]: maps and segmentation maps of unlabelled images.
 #![warn(missing_docs)]
 
+pub mod coverage;
 mod error;
 pub mod infer;
 pub mod maps;
@@ -31,6 +34,7 @@ pub mod segmentation;
 pub mod sweep;
 pub mod visuals;
 
+pub use coverage::{CoverageReport, MapCoverage, PartShares};
 pub use error::{Error, Result};
 pub use maps::{image_maps, ImageMaps, MapClasses, MapConfig};
 pub use outputs::{Existing, SaveDirs, VisualStyle};

@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use candle::{DType, Device};
+use eader_dataset::demo::PARTS_DIR;
 use eader_dataset::{LabelMap, Loader, LoaderConfig, VocDataset};
 use eader_metrics::{AverageMeter, SegmentationMetrics};
 use eader_models::Classifier;
@@ -30,6 +31,7 @@ use serde::Serialize;
 use eader_metrics::ConfusionMatrix;
 use eader_models::loss::bce_with_logits;
 
+use crate::coverage::{CoverageReport, MapCoverage};
 use crate::error::{Error, Result};
 use crate::maps::{image_maps, ImageMaps, MapClasses, MapConfig};
 use crate::outputs::{read_maps, Existing, ImageOutput, SaveDirs, VisualStyle};
@@ -166,6 +168,9 @@ pub struct EvalReport {
     pub baseline: SegmentationMetrics,
     /// Every threshold's mIoU, the oracle, the held-out choice.
     pub sweep: SweepReport,
+    /// How much the maps cover (at the fixed threshold) and, with part maps,
+    /// where their mass goes.
+    pub coverage: CoverageReport,
     /// The CRF-refined maps' metrics (at the fixed threshold), with `crf`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crf: Option<CrfReport>,
@@ -210,6 +215,9 @@ struct Shared<'a> {
     settings: &'a EvalSettings,
     scores: Mutex<SweepScores>,
     crf_scores: Mutex<ConfusionMatrix>,
+    coverage: Mutex<MapCoverage>,
+    /// The dataset's part maps folder, when it has one.
+    parts_dir: Option<PathBuf>,
     failure: Mutex<Option<Error>>,
     busy_ns: AtomicU64,
 }
@@ -251,11 +259,33 @@ impl Shared<'_> {
                     ));
                 }
                 local.add_prediction(&prediction.data, &job.mask.data, job.in_selection)?;
-                return self.merge(&local, None);
+                return self.merge(&local, None, None);
             }
         };
         let best = BestLabels::new(&maps, &classes, w * h)?;
         local.add(&best, &job.mask.data, job.in_selection)?;
+        let parts = match &self.parts_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.png", job.id));
+                let parts = eader_dataset::read_label_png(&path)?;
+                if (parts.width, parts.height) != (job.mask.width, job.mask.height) {
+                    return Err(Error::bad_file(
+                        &path,
+                        format!("is {}x{}, its image {w}x{h}", parts.width, parts.height),
+                    ));
+                }
+                Some(parts.data)
+            }
+            None => None,
+        };
+        let mut coverage = MapCoverage::default();
+        coverage.add(
+            &maps,
+            &classes,
+            s.thresholds[s.fixed],
+            &job.mask.data,
+            parts.as_deref(),
+        )?;
         let refined = match &s.crf {
             Some(crf) => {
                 let chw = job
@@ -290,12 +320,20 @@ impl Shared<'_> {
             };
             job.save.write(&out, &s.style)?;
         }
-        self.merge(&local, refined.as_ref().map(|(_, m)| m))
+        self.merge(&local, refined.as_ref().map(|(_, m)| m), Some(&coverage))
     }
 
-    fn merge(&self, local: &SweepScores, crf: Option<&ConfusionMatrix>) -> Result<()> {
+    fn merge(
+        &self,
+        local: &SweepScores,
+        crf: Option<&ConfusionMatrix>,
+        coverage: Option<&MapCoverage>,
+    ) -> Result<()> {
         let poisoned = || Error::Internal("a post-processing thread panicked".into());
         self.scores.lock().map_err(|_| poisoned())?.merge(local)?;
+        if let Some(c) = coverage {
+            self.coverage.lock().map_err(|_| poisoned())?.merge(c);
+        }
         if let Some(m) = crf {
             self.crf_scores.lock().map_err(|_| poisoned())?.merge(m)?;
         }
@@ -347,6 +385,7 @@ pub fn evaluate_split(
         .map(|n| selection_mask(total, n))
         .transpose()?;
     settings.save.prepare(settings.existing)?;
+    let parts_dir = Some(dataset.root().join(PARTS_DIR)).filter(|d| d.is_dir());
     let loader = Loader::new(
         dataset,
         LoaderConfig {
@@ -364,6 +403,8 @@ pub fn evaluate_split(
         settings,
         scores: Mutex::new(SweepScores::new(settings.thresholds.clone(), k + 1)?),
         crf_scores: Mutex::new(ConfusionMatrix::new(k + 1)?),
+        coverage: Mutex::new(MapCoverage::default()),
+        parts_dir,
         failure: Mutex::new(None),
         busy_ns: AtomicU64::new(0),
     };
@@ -510,6 +551,11 @@ pub fn evaluate_split(
         forward_share: if wall > 0.0 { fs / wall } else { 0.0 },
     };
     let sweep = scores.report(&names, settings.fixed)?;
+    let coverage = shared
+        .coverage
+        .lock()
+        .map_err(|_| Error::Internal("a post-processing thread panicked".into()))?
+        .report();
     let crf = match &settings.crf {
         Some(crf) => Some(CrfReport {
             crf: crf.describe(),
@@ -529,6 +575,7 @@ pub fn evaluate_split(
         metrics: scores.metrics_at(settings.fixed, &names)?,
         baseline: scores.baseline_metrics(&names)?,
         sweep,
+        coverage,
         crf,
         timing,
     })
@@ -652,6 +699,28 @@ mod tests {
         let t = &got.timing;
         assert!(t.wall_s > 0.0 && t.forward_s > 0.0 && t.forward_s <= t.wall_s);
         assert!((t.images_per_s - 5.0 / t.wall_s).abs() < 1e-9);
+        // The demo has part maps: the maps' mass splits into shares summing to 1.
+        let c = &got.coverage;
+        assert!(c.maps >= 5, "{c:?}");
+        assert!(c.map_area.is_some_and(|a| (0.0..=1.0).contains(&a)));
+        let p = c.parts.as_ref().unwrap();
+        assert_eq!(p.maps, c.maps);
+        let sum = p.face + p.body + p.background + p.other;
+        assert!(
+            (sum - 1.0).abs() < 1e-9 && p.face > 0.0 && p.body > 0.0,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn without_part_maps_only_the_area_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ds, m) = setup(dir.path());
+        std::fs::remove_dir_all(ds.root().join(PARTS_DIR)).unwrap();
+        let s = settings(&ds, SaveDirs::default(), Existing::Refuse);
+        let got = evaluate_split(&m, ds, &Device::Cpu, &s, &mut Progress(|_, _| {})).unwrap();
+        assert!(got.coverage.parts.is_none());
+        assert!(got.coverage.map_area.is_some());
     }
 
     #[test]
