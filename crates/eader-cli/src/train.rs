@@ -55,6 +55,13 @@ pub struct TrainArgs {
     /// Local safetensors with the localizer's initial weights (torchvision names)
     #[arg(long, value_name = "FILE")]
     pub weights_localizer: Option<PathBuf>,
+    /// Warm start: the localizer starts from this earlier run's (an experiment or
+    /// checkpoint folder; same architecture and classes; fresh optimizer)
+    #[arg(long, value_name = "RUN")]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: the adversarial starts from that run's adversarial too
+    #[arg(long, requires = "init_from")]
+    pub init_adversarial: bool,
     /// Adversarial architecture (resnet18, resnet101, any localizer architecture)
     /// [default: none]
     #[arg(long, value_name = "ARCH")]
@@ -171,6 +178,8 @@ impl TrainArgs {
             device: self.device,
             threads: self.threads.map(Some),
             weights_localizer: self.weights_localizer.clone().map(Some),
+            init_from: self.init_from.clone().map(Some),
+            init_adversarial: flag(self.init_adversarial),
             weights_adversarial: self.weights_adversarial.clone().map(Some),
             log_every: self.log_every,
             visuals_every: self.visuals_every,

@@ -214,6 +214,12 @@ config_fields! {
     device: DeviceChoice = DeviceChoice::Auto,
     /// Worker threads for the CPU (tensor kernels and data loading). Not set: all cores.
     threads: Option<usize> = None,
+    /// A previous run (experiment or checkpoint folder) whose localizer starts
+    /// this run (a warm start; same architecture and classes, fresh optimizer).
+    /// Takes the place of ImageNet or random initialisation.
+    init_from: Option<PathBuf> = None,
+    /// With `init_from`: also start the adversarial from that run's adversarial.
+    init_adversarial: bool = false,
     /// Local safetensors with the localizer's initial weights (instead of the hub).
     weights_localizer: Option<PathBuf> = None,
     /// Local safetensors with the adversarial's initial weights (instead of the hub).
@@ -288,6 +294,30 @@ impl TrainConfig {
                     "given without --adversarial-model",
                 ));
             }
+        }
+        if self.init_adversarial && self.init_from.is_none() {
+            return Err(Error::option(
+                "init-adversarial",
+                "given without --init-from",
+            ));
+        }
+        if self.init_adversarial && self.adversarial_model.is_none() {
+            return Err(Error::option(
+                "init-adversarial",
+                "given without --adversarial-model",
+            ));
+        }
+        if self.init_from.is_some() && self.weights_localizer.is_some() {
+            return Err(Error::option(
+                "init-from",
+                "contradicts --weights-localizer: the localizer starts from one of them",
+            ));
+        }
+        if self.init_adversarial && self.weights_adversarial.is_some() {
+            return Err(Error::option(
+                "init-adversarial",
+                "contradicts --weights-adversarial",
+            ));
         }
         if self.localizer_from_scratch && self.weights_localizer.is_some() {
             return Err(Error::option(
@@ -540,6 +570,17 @@ mod tests {
             "--experiment-name",
         );
         check(&|c| c.threads = Some(0), "--threads");
+        check(
+            &|c| c.init_adversarial = true,
+            "--init-adversarial: given without --init-from",
+        );
+        check(
+            &|c| {
+                c.init_from = Some("runs/a".into());
+                c.weights_localizer = Some("l.safetensors".into());
+            },
+            "--init-from: contradicts --weights-localizer",
+        );
         check(
             &|c| {
                 c.adversarial_model = Some(Architecture::Resnet18);

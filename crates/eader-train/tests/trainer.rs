@@ -290,3 +290,80 @@ fn a_non_finite_loss_stops_the_run_naming_the_step_and_term() {
         assert!(state.global_step <= *global_step);
     }
 }
+
+#[test]
+fn init_from_starts_from_an_earlier_runs_networks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dataset(&dir.path().join("data"));
+    let out = dir.path().join("runs");
+    let mut first = with_adversarial(config(&root, &out, "first"));
+    first.epochs = 1;
+    first.visuals_every = 0;
+    run(first, &mut Silent);
+    let trained = checkpoint_bytes(&out.join("first"));
+    let bytes = |m: &eader_models::Classifier, prefix: &str| -> BTreeMap<String, Vec<u8>> {
+        eader_models::weights::state(m)
+            .into_iter()
+            .map(|(n, t)| {
+                let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (format!("{prefix}{n}"), b)
+            })
+            .collect()
+    };
+    let subset = |prefix: &str| -> BTreeMap<String, Vec<u8>> {
+        trained
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && !k.contains("optimizer"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    // The localizer only: it is the first run's, the adversarial is fresh.
+    let mut warm = with_adversarial(config(&root, &out, "warm"));
+    warm.init_from = Some(out.join("first"));
+    let t = Trainer::new(
+        warm.clone(),
+        candle::Device::Cpu,
+        StopFlag::new(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(bytes(t.localizer(), "localizer."), subset("localizer."));
+    assert_ne!(
+        bytes(t.adversarial().unwrap(), "adversarial."),
+        subset("adversarial.")
+    );
+    // With --init-adversarial both are.
+    let both = TrainConfig {
+        init_adversarial: true,
+        experiment_name: Some("both".into()),
+        ..warm.clone()
+    };
+    let t = Trainer::new(both, candle::Device::Cpu, StopFlag::new(), &mut Silent).unwrap();
+    assert_eq!(
+        bytes(t.adversarial().unwrap(), "adversarial."),
+        subset("adversarial.")
+    );
+    // A run of another architecture, or a missing run, is one named error.
+    let other = TrainConfig {
+        localizer_model: Architecture::Resnet34,
+        experiment_name: Some("other".into()),
+        ..warm.clone()
+    };
+    let err = Trainer::new(other, candle::Device::Cpu, StopFlag::new(), &mut Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--init-from") && err.contains("localizer resnet18, this run's is resnet34"),
+        "{err}"
+    );
+    let missing = TrainConfig {
+        init_from: Some(out.join("nosuch")),
+        experiment_name: Some("missing".into()),
+        ..warm
+    };
+    let err = Trainer::new(missing, candle::Device::Cpu, StopFlag::new(), &mut Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nosuch"), "{err}");
+}

@@ -45,7 +45,9 @@ pub const VISUALS_DIR: &str = "visuals";
 mod setup;
 
 pub(crate) use setup::seeded_network;
-use setup::{build_network, check_same_networks, new_experiment_dir, open_splits, Splits};
+use setup::{
+    build_network, check_same_networks, new_experiment_dir, open_splits, warm_start, Splits,
+};
 pub use setup::{dataset_root, resume_config, ACTIONS, RESUMABLE_OPTIONS};
 
 /// Receives progress; every method has an empty default.
@@ -258,7 +260,8 @@ impl Trainer {
             num_classes,
             &device,
             loc_seed,
-            config.localizer_from_scratch || resumed.is_some(),
+            // Resumed and warm-started networks are overwritten below.
+            config.localizer_from_scratch || resumed.is_some() || config.init_from.is_some(),
             config.weights_localizer.as_deref(),
             "localizer-model",
         )?;
@@ -268,12 +271,17 @@ impl Trainer {
                 num_classes,
                 &device,
                 adv_seed,
-                config.adversarial_from_scratch || resumed.is_some(),
+                config.adversarial_from_scratch || resumed.is_some() || config.init_adversarial,
                 config.weights_adversarial.as_deref(),
                 "adversarial-model",
             )?),
             None => None,
         };
+        if resumed.is_none() {
+            if let Some(run) = &config.init_from {
+                warm_start(run, &config, &localizer, adversarial.as_ref(), &device)?;
+            }
+        }
         let mut localizer = Trained {
             optimizer: Optimizer::new(
                 config.optimizer,

@@ -12,7 +12,7 @@ use eader_models::weights::{self, LoadMode};
 use eader_models::{Architecture, Classifier};
 
 use super::CONFIG_FILE;
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Role};
 use crate::config::{ConfigOverrides, TrainConfig};
 use crate::error::{Error, Result};
 use crate::logging;
@@ -293,4 +293,41 @@ pub(super) fn open_splits(config: &mut TrainConfig, seed: u64, device: &Device) 
         val: val_set,
         foreground,
     })
+}
+
+/// Loads the localizer (and, with `init_adversarial`, the adversarial) of the
+/// run `run` designates into the fresh networks: the warm start of
+/// `--init-from`. The run must have used the same architectures; the
+/// networks' shapes (classes) must match (strict loading names the tensor).
+pub(super) fn warm_start(
+    run: &Path,
+    config: &TrainConfig,
+    localizer: &Classifier,
+    adversarial: Option<&Classifier>,
+    device: &Device,
+) -> Result<()> {
+    let ckpt = checkpoint::load(run, device)?;
+    let name = |a: Option<Architecture>| a.map_or("(none)".to_owned(), |a| a.to_string());
+    let mut targets = vec![(Role::Localizer, "localizer", localizer)];
+    if config.init_adversarial {
+        if let Some(adv) = adversarial {
+            targets.push((Role::Adversarial, "adversarial", adv));
+        }
+    }
+    for (role, what, model) in targets {
+        let theirs = ckpt.architecture(role);
+        if theirs != Some(model.arch()) {
+            return Err(Error::option(
+                "init-from",
+                format!(
+                    "{} has {what} {}, this run's is {}",
+                    ckpt.path.display(),
+                    name(theirs),
+                    model.arch()
+                ),
+            ));
+        }
+        ckpt.restore(role, model, None)?;
+    }
+    Ok(())
 }
