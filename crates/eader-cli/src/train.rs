@@ -328,9 +328,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 summary.best_epoch
             );
             println!(
-                "{} epochs, {} steps, {:.1} img/s; results in {}",
+                "{} epochs, {} steps ({} localizer / {} adversarial updates), {:.1} img/s; results in {}",
                 summary.epochs,
                 summary.global_step,
+                summary.localizer_updates,
+                summary.adversarial_updates,
                 summary.images_per_s,
                 summary.experiment_dir.display()
             );

@@ -110,6 +110,14 @@ fn trains_without_adversarial_with_adversarial_and_with_shared_weights() {
         let dir = trainer.experiment_dir().to_owned();
         assert_eq!(dir, out.join(name));
         assert_eq!((summary.epochs, summary.global_step), (2, 6), "{name}");
+        // L = 2, A = 1: steps 0,1 and 3,4 update the localizer, 2 and 5 the adversarial.
+        let updates = (summary.localizer_updates, summary.adversarial_updates);
+        let want = if name == "adversarial" {
+            (4, 2)
+        } else {
+            (6, 0)
+        };
+        assert_eq!(updates, want, "{name}");
         assert!(summary.final_metrics.miou.is_finite());
         assert!(summary.baseline_metrics.miou > 0.0);
         for file in [

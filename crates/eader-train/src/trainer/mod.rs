@@ -93,6 +93,13 @@ pub struct Summary {
     pub val_seconds: f64,
     /// Mean training throughput.
     pub images_per_s: f64,
+    /// Steps that updated the localizer (an adversarial run gives it fewer than
+    /// a localizer-only run of the same length: compare at equal updates).
+    #[serde(default)]
+    pub localizer_updates: u64,
+    /// Steps that updated the adversarial.
+    #[serde(default)]
+    pub adversarial_updates: u64,
     /// Plots written (`losses.png`, `val_miou.png`).
     pub plots: Vec<PathBuf>,
 }
@@ -679,6 +686,9 @@ impl Trainer {
             .iter()
             .max_by(|a, b| a.val_miou.total_cmp(&b.val_miou));
         let train_seconds: f64 = self.history.epochs.iter().map(|e| e.train_seconds).sum();
+        let localizer_updates = (0..self.global_step)
+            .filter(|&s| self.schedule.phase(s) == Phase::Localizer)
+            .count() as u64;
         let val_seconds: f64 = self.history.epochs.iter().map(|e| e.val_seconds).sum();
         let images = self.global_step as f64 * self.config.batch_size as f64;
         Ok(Summary {
@@ -692,6 +702,8 @@ impl Trainer {
             train_seconds,
             val_seconds,
             images_per_s: images / train_seconds.max(1e-9),
+            localizer_updates,
+            adversarial_updates: self.global_step - localizer_updates,
             plots: self.write_plots()?,
         })
     }
