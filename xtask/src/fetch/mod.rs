@@ -98,3 +98,24 @@ pub fn parse_counts(text: &str, splits: &[&str]) -> Result<Option<Vec<usize>>> {
         })?;
     Ok(Some(numbers))
 }
+
+/// Checks the `--*-md5` options given: each must be 32 hex digits.
+pub fn check_md5_options(options: &[(Option<&str>, &str)]) -> Result<()> {
+    for &(md5, option) in options {
+        if let Some(md5) = md5 {
+            if !is_md5(md5) {
+                bail!("{option} {md5:?} is not an MD5 (32 hex digits)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--jobs`: at least 1; not given, the machine's parallelism.
+pub fn jobs(given: Option<usize>) -> Result<usize> {
+    match given {
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(jobs) => Ok(jobs),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}

@@ -127,22 +127,12 @@ struct Config {
 
 impl Config {
     fn new(args: &PrepareCocoArgs) -> Result<Config> {
-        for (md5, option) in [
-            (&args.train_md5, "--train-md5"),
-            (&args.val_md5, "--val-md5"),
-            (&args.annotations_md5, "--annotations-md5"),
-        ] {
-            if let Some(md5) = md5 {
-                if !fetch::is_md5(md5) {
-                    bail!("{option} {md5:?} is not an MD5 (32 hex digits)");
-                }
-            }
-        }
-        let jobs = match args.jobs {
-            Some(0) => bail!("--jobs must be at least 1"),
-            Some(jobs) => jobs,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        fetch::check_md5_options(&[
+            (args.train_md5.as_deref(), "--train-md5"),
+            (args.val_md5.as_deref(), "--val-md5"),
+            (args.annotations_md5.as_deref(), "--annotations-md5"),
+        ])?;
+        let jobs = fetch::jobs(args.jobs)?;
         Ok(Config {
             root: args.root.clone(),
             train: sources::spec(&sources::TRAIN, &args.train_urls, args.train_md5.as_deref()),

@@ -24,7 +24,7 @@ pub(crate) mod verify;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::fetch::{self, ArchiveSpec};
 use verify::Counts;
@@ -85,18 +85,11 @@ struct Config {
 
 impl Config {
     fn new(args: &PrepareVocArgs) -> Result<Config> {
-        for (md5, option) in [(&args.voc_md5, "--voc-md5"), (&args.sbd_md5, "--sbd-md5")] {
-            if let Some(md5) = md5 {
-                if !fetch::is_md5(md5) {
-                    bail!("{option} {md5:?} is not an MD5 (32 hex digits)");
-                }
-            }
-        }
-        let jobs = match args.jobs {
-            Some(0) => bail!("--jobs must be at least 1"),
-            Some(jobs) => jobs,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
+        fetch::check_md5_options(&[
+            (args.voc_md5.as_deref(), "--voc-md5"),
+            (args.sbd_md5.as_deref(), "--sbd-md5"),
+        ])?;
+        let jobs = fetch::jobs(args.jobs)?;
         Ok(Config {
             root: args.root.clone(),
             voc: sources::voc(&args.voc_urls, args.voc_md5.as_deref()),
