@@ -12,38 +12,7 @@ fn dataset(dir: &Path) -> PathBuf {
     crate::util::demo(dir, 12, 4, 40)
 }
 
-/// `eader train` on `root` with a tiny, fast schedule, plus `extra`.
-fn train(root: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eader"));
-    cmd.args(["train", "--dataset-root"])
-        .arg(root)
-        .arg("--output-dir")
-        .arg(out)
-        .args([
-            "--localizer-model",
-            "resnet18",
-            "--localizer-from-scratch",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--img-resolution",
-            "32",
-            "--optimizer",
-            "adam",
-            "--learning-rate",
-            "0.001",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-            "--visuals-every",
-            "0",
-        ])
-        .args(extra)
-        .env("EADER_CACHE_DIR", out.join("cache"));
-    cmd
-}
+use crate::util::train_tiny as train;
 
 fn output(mut cmd: Command) -> Output {
     cmd.output().unwrap()

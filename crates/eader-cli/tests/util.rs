@@ -1,7 +1,7 @@
 //! Helpers: tiny demo datasets, tiny checkpoints, running the binary.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use candle::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -49,6 +49,41 @@ pub fn checkpoint(dir: &Path, model: &Classifier, dataset_root: Option<&Path>) -
         history: serde_json::Value::Null,
     };
     checkpoint::save(dir, &state, &tensors).unwrap()
+}
+
+/// `eader train` on `root` into `out` with a tiny, fast schedule (one epoch,
+/// ResNet-18 from scratch, 32 px, seed 3, no visuals), plus `extra` (later
+/// options win).
+pub fn train_tiny(root: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_eader"));
+    cmd.args(["train", "--dataset-root"])
+        .arg(root)
+        .arg("--output-dir")
+        .arg(out)
+        .args([
+            "--localizer-model",
+            "resnet18",
+            "--localizer-from-scratch",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--img-resolution",
+            "32",
+            "--optimizer",
+            "adam",
+            "--learning-rate",
+            "0.001",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+            "--visuals-every",
+            "0",
+        ])
+        .args(extra)
+        .env("EADER_CACHE_DIR", out.join("cache"));
+    cmd
 }
 
 /// Runs `eader` with `args`.
