@@ -222,6 +222,22 @@ struct Shared<'a> {
     busy_ns: AtomicU64,
 }
 
+/// A label PNG (a saved prediction, a part map) of the image whose ground
+/// truth is `mask`; another size is an error naming the file.
+fn read_label_map_like(path: &std::path::Path, mask: &LabelMap) -> Result<LabelMap> {
+    let map = eader_dataset::read_label_png(path)?;
+    if (map.width, map.height) != (mask.width, mask.height) {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "is {}x{}, its image {}x{}",
+                map.width, map.height, mask.width, mask.height
+            ),
+        ));
+    }
+    Ok(map)
+}
+
 impl Shared<'_> {
     fn failed(&self) -> bool {
         self.failure.lock().map_or(true, |f| f.is_some())
@@ -248,16 +264,7 @@ impl Shared<'_> {
                 (classes, maps, false)
             }
             Work::ReusePrediction(path) => {
-                let prediction = eader_dataset::read_label_png(&path)?;
-                if (prediction.width, prediction.height) != (job.mask.width, job.mask.height) {
-                    return Err(Error::bad_file(
-                        &path,
-                        format!(
-                            "is {}x{}, its image {w}x{h}",
-                            prediction.width, prediction.height
-                        ),
-                    ));
-                }
+                let prediction = read_label_map_like(&path, &job.mask)?;
                 local.add_prediction(&prediction.data, &job.mask.data, job.in_selection)?;
                 return self.merge(&local, None, None);
             }
@@ -267,14 +274,7 @@ impl Shared<'_> {
         let parts = match &self.parts_dir {
             Some(dir) => {
                 let path = dir.join(format!("{}.png", job.id));
-                let parts = eader_dataset::read_label_png(&path)?;
-                if (parts.width, parts.height) != (job.mask.width, job.mask.height) {
-                    return Err(Error::bad_file(
-                        &path,
-                        format!("is {}x{}, its image {w}x{h}", parts.width, parts.height),
-                    ));
-                }
-                Some(parts.data)
+                Some(read_label_map_like(&path, &job.mask)?.data)
             }
             None => None,
         };
