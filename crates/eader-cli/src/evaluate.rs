@@ -8,7 +8,6 @@ use candle::Device;
 use clap::Args;
 use eader_crf::Preset;
 use eader_dataset::VocDataset;
-use eader_eval::outputs::file_safe;
 use eader_eval::protocol::{threshold_rule, Chosen};
 use eader_eval::sweep::SweepScores;
 use eader_eval::{
@@ -103,7 +102,7 @@ pub struct EvaluateArgs {
     /// Device and CPU threads.
     #[command(flatten)]
     pub compute: ComputeArgs,
-    /// No progress bar
+    /// No progress bar, and no protocol card before the pass
     #[arg(long)]
     pub quiet: bool,
 }
@@ -155,8 +154,44 @@ struct MetricsFile<'a> {
     report: &'a EvalReport,
 }
 
-/// Runs `eader evaluate`.
+/// A finished evaluation: what it scored and where its files are.
+pub struct Evaluation {
+    /// The protocol card.
+    pub card: ProtocolCard,
+    /// The results.
+    pub report: EvalReport,
+    /// `metrics.json`.
+    pub metrics_path: PathBuf,
+    /// `sweep.csv`, with `--thresholds`.
+    pub sweep_path: Option<PathBuf>,
+}
+
+/// Runs `eader evaluate`: evaluates, then prints the card, the table and the means.
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    let Evaluation {
+        card,
+        report,
+        metrics_path,
+        sweep_path,
+    } = evaluate(args)?;
+    print!("{}", summary(&card, &report, sweep_path.is_some()));
+    eprintln!("time: {}", report.timing);
+    if report.reused_images > 0 {
+        eprintln!(
+            "resumed: {} images scored from their saved files, {} through the network",
+            report.reused_images, report.forward_images
+        );
+    }
+    eprintln!("wrote {}", metrics_path.display());
+    if let Some(path) = sweep_path {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Evaluates as `args` say and writes `metrics.json` (and `sweep.csv`); prints
+/// only the card and the progress bar (neither with `--quiet`).
+pub fn evaluate(args: &EvaluateArgs) -> anyhow::Result<Evaluation> {
     args.compute.set_threads()?;
     let device = args.compute.device()?;
     let source = load_source(args, &device)?;
@@ -245,9 +280,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             .experiment_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("results"))
-            .join(format!("eval-{protocol}-{}", file_safe(&split)))
+            .join(protocol.output_dir_name(&split))
     });
-    let metrics_path = output_dir.join("metrics.json");
+    let metrics_path = output_dir.join(eader_eval::protocol::METRICS_FILE);
     if metrics_path.exists() && !args.overwrite && !args.resume {
         bail!(
             "{} exists: pass --overwrite to replace it, or choose another --output-dir",
@@ -287,7 +322,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         in_flight: 2 * post_threads + 2,
     };
 
-    eprintln!("{card}");
+    if !args.quiet {
+        eprintln!("{card}");
+    }
     let bar = progress_bar(dataset.len(), "evaluate", args.quiet);
     let report = evaluate_split(
         &source.model,
@@ -307,25 +344,17 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
         report: &report,
     };
     eader_train::logging::write_json(&metrics_path, &file)?;
-    let csv_path = output_dir.join("sweep.csv");
-    if !sweep.is_empty() {
-        std::fs::write(&csv_path, SweepScores::csv(&report.sweep))
-            .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let sweep_path = (!sweep.is_empty()).then(|| output_dir.join("sweep.csv"));
+    if let Some(path) = &sweep_path {
+        std::fs::write(path, SweepScores::csv(&report.sweep))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-
-    print!("{}", summary(&card, &report, !sweep.is_empty()));
-    eprintln!("time: {}", report.timing);
-    if report.reused_images > 0 {
-        eprintln!(
-            "resumed: {} images scored from their saved files, {} through the network",
-            report.reused_images, report.forward_images
-        );
-    }
-    eprintln!("wrote {}", metrics_path.display());
-    if !sweep.is_empty() {
-        eprintln!("wrote {}", csv_path.display());
-    }
-    Ok(())
+    Ok(Evaluation {
+        card,
+        report,
+        metrics_path,
+        sweep_path,
+    })
 }
 
 /// The printed results: the card, the per-class table, the means and the sweep.

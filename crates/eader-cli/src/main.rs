@@ -16,6 +16,7 @@ mod inspect;
 mod interrupt;
 mod localizer;
 mod progress;
+mod study;
 mod train;
 
 /// End-to-end adversarial erasing for weakly-supervised semantic segmentation.
@@ -39,6 +40,8 @@ pub(crate) enum Command {
     Infer(Box<infer::InferArgs>),
     /// Run one batch through the method and write every intermediate (debugging, parity)
     Inspect(Box<inspect::InspectArgs>),
+    /// A grid of training runs (alpha x seeds), each evaluated, summarised as mean ± std
+    Study(Box<study::StudyArgs>),
     /// Refine one image's (L, H, W) probabilities with the dense CRF (pydensecrf's numbers)
     Crf(Box<crf::CrfArgs>),
 }
@@ -61,6 +64,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train::run(&args),
         Command::Bench(command) => bench::run(&command),
+        Command::Study(args) => study::run(&args),
         Command::Evaluate(args) => {
             evaluate::run(&args)?;
             Ok(ExitCode::SUCCESS)

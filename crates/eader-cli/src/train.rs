@@ -22,17 +22,6 @@ pub struct TrainArgs {
     /// Print the effective configuration and exit without training.
     #[arg(long)]
     pub dry_run: bool,
-
-    /// Dataset root (VOCdevkit/VOC2012, VOC2012 or any folder in VOC layout)
-    /// [default: the generated demo dataset, with the demo preset]
-    #[arg(long, value_name = "DIR")]
-    pub dataset_root: Option<PathBuf>,
-    /// Training split [default: train_aug when present, else train]
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Validation split [default: val]
-    #[arg(long)]
-    pub val_split: Option<String>,
     /// Experiment folder name under --output-dir [default: first free demo-N / run-N]
     #[arg(long)]
     pub experiment_name: Option<String>,
@@ -45,7 +34,32 @@ pub struct TrainArgs {
     /// Resume from a checkpoint folder, its state.json, or an experiment folder
     #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
+    /// Weight of the attention-mining loss [default: 0.05]
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Seed of data order, augmentation and initialisation [default: random, recorded]
+    #[arg(long)]
+    pub seed: Option<u64>,
 
+    /// The options a study shares with a single run.
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// The options of a training run that `eader train` and `eader study` share:
+/// everything but the run's name, folder, alpha, seed and one-off actions.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunOptions {
+    /// Dataset root (VOCdevkit/VOC2012, VOC2012 or any folder in VOC layout)
+    /// [default: the generated demo dataset, with the demo preset]
+    #[arg(long, value_name = "DIR")]
+    pub dataset_root: Option<PathBuf>,
+    /// Training split [default: train_aug when present, else train]
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Validation split [default: val]
+    #[arg(long)]
+    pub val_split: Option<String>,
     /// Localizer architecture [default: resnet101]
     #[arg(long, value_name = "ARCH")]
     pub localizer_model: Option<Architecture>,
@@ -75,7 +89,6 @@ pub struct TrainArgs {
     /// No adversarial network: the localizer classifies the erased images itself
     #[arg(long)]
     pub share_weights: bool,
-
     /// Epochs [default: 10]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -98,9 +111,6 @@ pub struct TrainArgs {
     /// Adversarial optimizer: sgd, adam or rmsprop [default: sgd]
     #[arg(long, value_name = "NAME")]
     pub adversarial_optimizer: Option<OptimizerKind>,
-    /// Weight of the attention-mining loss [default: 0.05]
-    #[arg(long)]
-    pub alpha: Option<f64>,
     /// Weight of the area regularization [default: 1e-5]
     #[arg(long)]
     pub beta: Option<f64>,
@@ -122,9 +132,6 @@ pub struct TrainArgs {
     /// Attention maps: gcam or cam [default: gcam]
     #[arg(long, value_name = "TYPE")]
     pub attention_type: Option<AttentionKind>,
-    /// Seed of data order, augmentation and initialisation [default: random, recorded]
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// auto, cpu, cuda or cuda:N [default: auto: cuda when built with it and present]
     #[arg(long)]
     pub device: Option<DeviceChoice>,
@@ -147,11 +154,25 @@ impl TrainArgs {
     pub fn overrides(&self) -> ConfigOverrides {
         let flag = |set: bool| set.then_some(true);
         ConfigOverrides {
+            experiment_name: self.experiment_name.clone().map(Some),
+            output_dir: self.output_dir.clone(),
+            overwrite: flag(self.overwrite),
+            resume: self.resume.clone().map(Some),
+            alpha: self.alpha,
+            seed: self.seed.map(Some),
+            ..self.run.overrides()
+        }
+    }
+}
+
+impl RunOptions {
+    /// The options given on the command line, as overrides.
+    pub fn overrides(&self) -> ConfigOverrides {
+        let flag = |set: bool| set.then_some(true);
+        ConfigOverrides {
             dataset_root: self.dataset_root.clone().map(Some),
             split: self.split.clone().map(Some),
             val_split: self.val_split.clone(),
-            experiment_name: self.experiment_name.clone().map(Some),
-            output_dir: self.output_dir.clone(),
             localizer_model: self.localizer_model,
             localizer_from_scratch: flag(self.localizer_from_scratch),
             adversarial_model: self.adversarial_model.map(Some),
@@ -164,7 +185,6 @@ impl TrainArgs {
             adversarial_learning_rate: self.adversarial_learning_rate,
             optimizer: self.optimizer,
             adversarial_optimizer: self.adversarial_optimizer,
-            alpha: self.alpha,
             beta: self.beta,
             omega: self.omega,
             sigma: self.sigma,
@@ -172,9 +192,6 @@ impl TrainArgs {
             train_steps_localizer: self.train_steps_localizer,
             train_steps_adversarial: self.train_steps_adversarial,
             attention_type: self.attention_type,
-            seed: self.seed.map(Some),
-            resume: self.resume.clone().map(Some),
-            overwrite: flag(self.overwrite),
             device: self.device,
             threads: self.threads.map(Some),
             weights_localizer: self.weights_localizer.clone().map(Some),
@@ -184,6 +201,7 @@ impl TrainArgs {
             log_every: self.log_every,
             visuals_every: self.visuals_every,
             visual_samples: self.visual_samples,
+            ..ConfigOverrides::default()
         }
     }
 }
@@ -212,6 +230,13 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<ResolvedConfig> {
             demo_preset: Vec::new(),
         });
     }
+    resolve_new(&explicit)
+}
+
+/// The configuration of a new run from `explicit` options (a config file
+/// merged with the command line): defaults < demo preset (when no dataset
+/// root is set) < `explicit`, validated.
+pub fn resolve_new(explicit: &ConfigOverrides) -> anyhow::Result<ResolvedConfig> {
     let mut config = TrainConfig::default();
     let demo = matches!(explicit.dataset_root, None | Some(None));
     let mut demo_preset = Vec::new();
@@ -237,17 +262,24 @@ pub fn resolve(args: &TrainArgs) -> anyhow::Result<ResolvedConfig> {
     })
 }
 
+impl ResolvedConfig {
+    /// Prints the demo preset's entries that took effect (nothing for a real dataset).
+    pub fn print_preset(&self, what: &str) {
+        if !self.demo_preset.is_empty() {
+            eprintln!("{what} (no --dataset-root): preset differing from the reference's defaults:");
+            for (key, value) in &self.demo_preset {
+                eprintln!("  {key} = {value}");
+            }
+        }
+    }
+}
+
 /// Runs `eader train`: resolves the configuration, prints the demo preset,
 /// trains, and prints the final validation table next to the all-background
 /// baseline. Returns the process exit code.
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let resolved = resolve(args)?;
-    if !resolved.demo_preset.is_empty() {
-        eprintln!("demo run (no --dataset-root): preset differing from the reference's defaults:");
-        for (key, value) in &resolved.demo_preset {
-            eprintln!("  {key} = {value}");
-        }
-    }
+    resolved.print_preset("demo run");
     if args.dry_run {
         print!("{}", resolved.config.to_toml()?);
         return Ok(ExitCode::SUCCESS);
@@ -256,67 +288,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     crate::common::set_threads(config.threads)?;
     let device = eader_train::device::resolve(config.device)?;
     let stop = crate::interrupt::stop_flag()?;
-    let mut progress = Progress::new(config.log_every);
-    if config.is_demo() {
-        eprintln!(
-            "preparing the demo dataset in {} (generated once)",
-            eader_dataset::demo::cache_dir().display()
-        );
-    }
-    let mut trainer = Trainer::new(config, device, stop, &mut progress)?;
-    let c = trainer.config();
-    let (n_train, n_val) = trainer.split_sizes();
-    let report = trainer.foreground_report();
-    eprintln!(
-        "experiment {} | {} images in {} ({} batches of {} per epoch), {} in {}{}",
-        trainer.experiment_dir().display(),
-        n_train,
-        c.split.as_deref().unwrap_or("train"),
-        trainer.batches_per_epoch(),
-        c.batch_size,
-        n_val,
-        c.val_split,
-        if report.removed > 0 {
-            format!(" | {report}")
-        } else {
-            String::new()
-        }
-    );
-    eprintln!(
-        "localizer {}{} | {} | {} x{} px | seed {} | device {}",
-        c.localizer_model,
-        if c.localizer_from_scratch {
-            " (from scratch)"
-        } else {
-            ""
-        },
-        match (&c.adversarial_model, c.share_weights) {
-            (Some(adv), _) => format!(
-                "adversarial {adv}{}",
-                if c.adversarial_from_scratch {
-                    " (from scratch)"
-                } else {
-                    ""
-                }
-            ),
-            (None, true) => "shared weights".to_owned(),
-            (None, false) => "no adversarial".to_owned(),
-        },
-        c.epochs,
-        c.img_resolution,
-        c.seed.unwrap_or_default(),
-        eader_train::device::describe(trainer.device()),
-    );
-    let outcome = trainer.run(&mut progress).map_err(|e| {
-        let checkpoint = trainer
-            .experiment_dir()
-            .join(eader_train::checkpoint::CHECKPOINT_DIR);
-        if checkpoint.exists() {
-            anyhow::anyhow!("{e}\nthe last good checkpoint is {}", checkpoint.display())
-        } else {
-            anyhow::anyhow!("{e}")
-        }
-    })?;
+    let (outcome, dir) = train(config, device, stop)?;
     match outcome {
         Outcome::Finished(summary) => {
             println!("{}", summary.final_metrics.table());
@@ -347,11 +319,76 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
                 "stopped after step {global_step} (epoch {}); checkpoint {}\ncontinue with: eader train --resume {}",
                 epoch + 1,
                 checkpoint.display(),
-                trainer.experiment_dir().display()
+                dir.display()
             );
             Ok(ExitCode::from(130))
         }
     }
+}
+
+/// Prepares and runs one training run of `config` on `device` (threads
+/// already set), printing its header and progress to stderr; returns how it
+/// ended and its experiment folder.
+pub fn train(
+    config: TrainConfig,
+    device: candle::Device,
+    stop: eader_train::StopFlag,
+) -> anyhow::Result<(Outcome, PathBuf)> {
+    let mut progress = Progress::new(config.log_every);
+    if config.is_demo() {
+        eprintln!(
+            "preparing the demo dataset in {} (generated once)",
+            eader_dataset::demo::cache_dir().display()
+        );
+    }
+    let mut trainer = Trainer::new(config, device, stop, &mut progress)?;
+    let c = trainer.config();
+    let (n_train, n_val) = trainer.split_sizes();
+    let report = trainer.foreground_report();
+    eprintln!(
+        "experiment {} | {} images in {} ({} batches of {} per epoch), {} in {}{}",
+        trainer.experiment_dir().display(),
+        n_train,
+        c.split.as_deref().unwrap_or("train"),
+        trainer.batches_per_epoch(),
+        c.batch_size,
+        n_val,
+        c.val_split,
+        if report.removed > 0 {
+            format!(" | {report}")
+        } else {
+            String::new()
+        }
+    );
+    let from_scratch = |yes: bool| if yes { " (from scratch)" } else { "" };
+    eprintln!(
+        "localizer {}{} | {} | {} x{} px | alpha {} | seed {} | device {}",
+        c.localizer_model,
+        from_scratch(c.localizer_from_scratch),
+        match (&c.adversarial_model, c.share_weights) {
+            (Some(adv), _) => format!(
+                "adversarial {adv}{}",
+                from_scratch(c.adversarial_from_scratch)
+            ),
+            (None, true) => "shared weights".to_owned(),
+            (None, false) => "no adversarial".to_owned(),
+        },
+        c.epochs,
+        c.img_resolution,
+        c.alpha,
+        c.seed.unwrap_or_default(),
+        eader_train::device::describe(trainer.device()),
+    );
+    let dir = trainer.experiment_dir().to_path_buf();
+    let outcome = trainer.run(&mut progress).map_err(|e| {
+        let checkpoint = dir.join(eader_train::checkpoint::CHECKPOINT_DIR);
+        if checkpoint.exists() {
+            anyhow::anyhow!("{e}\nthe last good checkpoint is {}", checkpoint.display())
+        } else {
+            anyhow::anyhow!("{e}")
+        }
+    })?;
+    Ok((outcome, dir))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! End-to-end tests of the `eader` binary's train, evaluate, infer, inspect
-//! and crf commands on tiny generated data (one test binary, see ripgrep's layout).
+//! crf and study commands on tiny generated data (one test binary, see ripgrep's layout).
 
 mod classes80;
 mod crf;
 mod evaluate;
 mod infer;
+mod study;
 mod inspect;
 mod train;
 mod util;

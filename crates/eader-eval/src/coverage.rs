@@ -11,7 +11,7 @@
 //!   void boundaries). The four shares sum to 1.
 
 use eader_dataset::demo::{PART_BACKGROUND, PART_BODY, PART_FACE};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -28,7 +28,7 @@ pub struct MapCoverage {
 }
 
 /// Where the maps' mass went, as fractions of their total mass.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartShares {
     /// Maps with part maps behind these shares.
     pub maps: u64,
@@ -43,7 +43,7 @@ pub struct PartShares {
 }
 
 /// The summary of a [`MapCoverage`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoverageReport {
     /// Maps scored.
     pub maps: u64,

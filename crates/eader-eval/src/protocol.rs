@@ -62,7 +62,16 @@ impl Protocol {
     pub fn voc_masks_only(self) -> bool {
         matches!(self, Self::Wsss)
     }
+
+    /// The folder inside an experiment folder where `eader evaluate` writes
+    /// this protocol's [`METRICS_FILE`] for `split`: `eval-<protocol>-<split>`.
+    pub fn output_dir_name(self, split: &str) -> String {
+        format!("eval-{self}-{}", crate::visuals::file_safe(split))
+    }
 }
+
+/// The results file of an evaluation (`eader evaluate`'s `metrics.json`).
+pub const METRICS_FILE: &str = "metrics.json";
 
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -202,6 +202,38 @@ pub struct Series {
     pub name: String,
     /// `(x, y)` points; non-finite ones are skipped.
     pub points: Vec<(f64, f64)>,
+    /// Error bars: `y ± errors[i]` at `points[i]` (empty: none; a non-finite
+    /// or zero entry draws no bar). With error bars every point gets a marker.
+    pub errors: Vec<f64>,
+}
+
+impl Series {
+    /// A line through `points`, without error bars.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Points with symmetric error bars (`errors[i]` belongs to `points[i]`).
+    pub fn with_errors(name: impl Into<String>, points: Vec<(f64, f64)>, errors: Vec<f64>) -> Self {
+        Self {
+            name: name.into(),
+            points,
+            errors,
+        }
+    }
+
+    /// Each finite point with its finite, non-negative error bar (0 where none).
+    fn bars(&self) -> impl Iterator<Item = ((f64, f64), f64)> + '_ {
+        self.points.iter().enumerate().filter_map(|(i, &(x, y))| {
+            let e = self.errors.get(i).copied().unwrap_or(0.0);
+            let e = if e.is_finite() && e > 0.0 { e } else { 0.0 };
+            (x.is_finite() && y.is_finite()).then_some(((x, y), e))
+        })
+    }
 }
 
 const COLORS: [RGBColor; 6] = [
@@ -242,17 +274,12 @@ fn draw_lines(
     text: PlotText,
 ) -> std::result::Result<(), String> {
     let finite = |(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
-    let points = || {
-        series
-            .iter()
-            .flat_map(|s| s.points.iter().filter(|p| finite(p)))
-    };
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
-    for &(x, y) in points() {
+    for ((x, y), e) in series.iter().flat_map(Series::bars) {
         x0 = x0.min(x);
         x1 = x1.max(x);
-        y0 = y0.min(y);
-        y1 = y1.max(y);
+        y0 = y0.min(y - e);
+        y1 = y1.max(y + e);
     }
     if x0 > x1 {
         (x0, x1, y1) = (0.0, 1.0, 1.0);
@@ -300,7 +327,24 @@ fn draw_lines(
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
         }
-        if s.points.iter().filter(|p| finite(p)).count() == 1 {
+        if !s.errors.is_empty() {
+            let cap = 0.01 * (x1 - x0);
+            for ((x, y), e) in s.bars().filter(|&(_, e)| e > 0.0) {
+                for segment in [
+                    vec![(x, y - e), (x, y + e)],
+                    vec![(x - cap, y - e), (x + cap, y - e)],
+                    vec![(x - cap, y + e), (x + cap, y + e)],
+                ] {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            segment,
+                            color.stroke_width(2),
+                        )))
+                        .map_err(|e| err(&e))?;
+                }
+            }
+        }
+        if !s.errors.is_empty() || s.points.iter().filter(|p| finite(p)).count() == 1 {
             chart
                 .draw_series(
                     s.points
@@ -329,34 +373,34 @@ fn draw_lines(
 pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
     let x = |s: &StepRecord| s.global_step as f64;
     let mut series = vec![
-        Series {
-            name: "loss_cls (localizer BCE)".into(),
-            points: steps.iter().map(|s| (x(s), s.out.loss_cls)).collect(),
-        },
-        Series {
-            name: "loss_reg (mean map)".into(),
-            points: steps.iter().map(|s| (x(s), s.out.loss_reg)).collect(),
-        },
+        Series::line(
+            "loss_cls (localizer BCE)",
+            steps.iter().map(|s| (x(s), s.out.loss_cls)).collect(),
+        ),
+        Series::line(
+            "loss_reg (mean map)",
+            steps.iter().map(|s| (x(s), s.out.loss_reg)).collect(),
+        ),
     ];
     let am: Vec<_> = steps
         .iter()
         .filter_map(|s| Some((x(s), s.out.loss_am?)))
         .collect();
     if !am.is_empty() {
-        series.push(Series {
-            name: "loss_am (attention mining)".into(),
-            points: am,
-        });
+        series.push(Series::line(
+            "loss_am (attention mining)",
+            am,
+        ));
     }
     let adv: Vec<_> = steps
         .iter()
         .filter_map(|s| Some((x(s), s.out.loss_adv?)))
         .collect();
     if !adv.is_empty() {
-        series.push(Series {
-            name: "loss_adv (adversarial BCE)".into(),
-            points: adv,
-        });
+        series.push(Series::line(
+            "loss_adv (adversarial BCE)",
+            adv,
+        ));
     }
     plot_lines(path, "Training losses", "global step", "loss", &series)
 }
@@ -364,18 +408,18 @@ pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
 /// `val_miou.png`: validation mIoU per epoch, with a constant `baseline` line
 /// (for example the all-background prediction's mIoU) when given.
 pub fn plot_miou(path: &Path, epochs: &[EpochRecord], baseline: Option<f64>) -> Result<PlotText> {
-    let mut series = vec![Series {
-        name: "val mIoU".into(),
-        points: epochs
+    let mut series = vec![Series::line(
+        "val mIoU",
+        epochs
             .iter()
             .map(|e| (e.epoch as f64, e.val_miou))
             .collect(),
-    }];
+    )];
     if let (Some(b), Some(first), Some(last)) = (baseline, epochs.first(), epochs.last()) {
-        series.push(Series {
-            name: "all-background baseline".into(),
-            points: vec![(first.epoch as f64, b), (last.epoch as f64, b)],
-        });
+        series.push(Series::line(
+            "all-background baseline",
+            vec![(first.epoch as f64, b), (last.epoch as f64, b)],
+        ));
     }
     plot_lines(path, "Validation mIoU", "epoch", "mIoU", &series)
 }
@@ -481,10 +525,10 @@ mod tests {
         plot_losses(&losses, &[]).unwrap();
         // The no-font fallback draws too.
         let bare = dir.path().join("bare.png");
-        let series = [Series {
-            name: "x".into(),
-            points: vec![(0.0, 1.0), (1.0, f64::NAN), (2.0, 0.5)],
-        }];
+        let series = [Series::line(
+            "x",
+            vec![(0.0, 1.0), (1.0, f64::NAN), (2.0, 0.5)],
+        )];
         draw_lines(&bare, "t", "x", "y", &series, PlotText::Bare).unwrap();
         assert_eq!(assert_png(&bare), (800, 480));
     }
