@@ -14,5 +14,5 @@ pub use eader_kernels as kernels;
 pub use eader_matfile as matfile;
 pub use eader_metrics as metrics;
 pub use eader_models as models;
-pub use eader_train as train;
 pub use eader_study as study;
+pub use eader_train as train;

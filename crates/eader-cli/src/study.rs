@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use clap::Args;
 use eader_eval::Protocol;
-use eader_study::{parse_list, read_result, run_dir, run_state, Grid, Point, RunState, StudyReport};
+use eader_study::{
+    parse_list, read_result, run_dir, run_state, Grid, Point, RunState, StudyReport,
+};
 use eader_train::{ConfigOverrides, Outcome, TrainConfig};
 
 use crate::common::ComputeArgs;
@@ -83,10 +85,7 @@ fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
     };
     for (key, why) in OWNED_BY_STUDY {
         if file.entries().iter().any(|(k, _)| *k == key) {
-            bail!(
-                "{}: `{key}` cannot be set for a study: {why}",
-                file_name()
-            );
+            bail!("{}: `{key}` cannot be set for a study: {why}", file_name());
         }
     }
     let alphas = match (&args.alpha, file.alpha) {
@@ -95,7 +94,7 @@ fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
             file_name()
         ),
         (Some(list), None) => parse_list("alpha", list)?,
-        (None, Some(a)) if a == 0.0 => vec![0.0],
+        (None, Some(0.0)) => vec![0.0],
         (None, a) => vec![0.0, a.unwrap_or(TrainConfig::default().alpha)],
     };
     let seeds = match (&args.seeds, file.seed) {
@@ -126,7 +125,12 @@ fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
 }
 
 /// The configuration of the run of `point`.
-fn point_config(base: &TrainConfig, point: Point, study: &Path, equal_updates: bool) -> TrainConfig {
+fn point_config(
+    base: &TrainConfig,
+    point: Point,
+    study: &Path,
+    equal_updates: bool,
+) -> TrainConfig {
     let mut c = base.clone();
     c.alpha = point.alpha;
     c.seed = Some(point.seed);
@@ -268,8 +272,11 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
     let mut runs = Vec::new();
     for &point in &points {
         let dir = run_dir(study, point);
-        if run_state(&dir, &point_config(&base, point, study, args.equal_updates), &eval_dir)?
-            == RunState::Complete
+        if run_state(
+            &dir,
+            &point_config(&base, point, study, args.equal_updates),
+            &eval_dir,
+        )? == RunState::Complete
         {
             runs.push(read_result(&dir, point, &eval_dir)?);
         }
@@ -303,4 +310,50 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eader_models::Architecture;
+
+    #[test]
+    fn alpha_zero_is_the_localizer_alone_unless_updates_are_equalised() {
+        let base = TrainConfig {
+            adversarial_model: Some(Architecture::Resnet18),
+            adversarial_from_scratch: true,
+            init_adversarial: true,
+            init_from: Some("warm".into()),
+            ..TrainConfig::default()
+        };
+        let study = Path::new("s");
+        let zero = Point {
+            alpha: 0.0,
+            seed: 2,
+        };
+        let alone = point_config(&base, zero, study, false);
+        assert_eq!(alone.adversarial_model, None);
+        assert!(!alone.init_adversarial && !alone.adversarial_from_scratch);
+        assert_eq!(alone.init_from, base.init_from, "the warm start stays");
+        assert_eq!(
+            (alone.alpha, alone.seed, alone.experiment_name.as_deref()),
+            (0.0, Some(2), Some("alpha-0-seed-2"))
+        );
+        assert_eq!(alone.output_dir, Path::new("s/runs"));
+        alone.validate().unwrap();
+        let equal = point_config(&base, zero, study, true);
+        assert_eq!(equal.adversarial_model, Some(Architecture::Resnet18));
+        assert!(equal.init_adversarial);
+        let other = point_config(
+            &base,
+            Point {
+                alpha: 0.05,
+                seed: 2,
+            },
+            study,
+            false,
+        );
+        assert_eq!(other.adversarial_model, Some(Architecture::Resnet18));
+        assert_eq!(other.alpha, 0.05);
+    }
 }

@@ -266,7 +266,9 @@ impl ResolvedConfig {
     /// Prints the demo preset's entries that took effect (nothing for a real dataset).
     pub fn print_preset(&self, what: &str) {
         if !self.demo_preset.is_empty() {
-            eprintln!("{what} (no --dataset-root): preset differing from the reference's defaults:");
+            eprintln!(
+                "{what} (no --dataset-root): preset differing from the reference's defaults:"
+            );
             for (key, value) in &self.demo_preset {
                 eprintln!("  {key} = {value}");
             }

@@ -83,7 +83,9 @@ fn a_tiny_grid_writes_its_aggregates_and_a_rerun_skips_the_finished_runs() {
     let grid = ["--alpha", "0,0.5", "--seeds", "1,2"];
     let (stdout, stderr) = succeeds(study(&root, &dir, &grid));
     assert!(
-        stderr.contains("4 runs (2 alphas x 2 seeds): 0 complete, 0 to resume, 0 to evaluate, 4 to train"),
+        stderr.contains(
+            "4 runs (2 alphas x 2 seeds): 0 complete, 0 to resume, 0 to evaluate, 4 to train"
+        ),
         "{stderr}"
     );
     assert!(stdout.contains("| alpha | runs | mIoU |"), "{stdout}");
@@ -213,7 +215,10 @@ fn ctrl_c_stops_the_grid_and_a_rerun_resumes_it() {
     let status = child.wait().unwrap();
     let text = seen.join("\n");
     assert_eq!(status.code(), Some(130), "{text}");
-    assert!(text.contains("run the same command again to continue"), "{text}");
+    assert!(
+        text.contains("run the same command again to continue"),
+        "{text}"
+    );
     // The finished run is already in the report; the stopped one is not.
     let report = json(&dir.join("study.json"));
     assert_eq!(report["missing"], serde_json::json!(["alpha-0.5-seed-2"]));
@@ -223,7 +228,10 @@ fn ctrl_c_stops_the_grid_and_a_rerun_resumes_it() {
         stderr.contains("[1/2] alpha-0.5-seed-1: complete, skipped"),
         "{stderr}"
     );
-    assert!(stderr.contains("[2/2] alpha-0.5-seed-2: to resume"), "{stderr}");
+    assert!(
+        stderr.contains("[2/2] alpha-0.5-seed-2: to resume"),
+        "{stderr}"
+    );
     let summary = json(&dir.join("runs/alpha-0.5-seed-2/summary.json"));
     assert_eq!(summary["epochs"], 3);
     let report = json(&dir.join("study.json"));
@@ -244,7 +252,10 @@ fn bad_grids_fail_before_any_work() {
     fails(&["--alpha", "0.05,0.050"], "--alpha: 0.05 is given twice");
     fails(&["--seeds", "1,,2"], "--seeds: empty entry in `1,,2`");
     fails(&["--seeds", "1,-1"], "--seeds: `-1` is not a valid value");
-    fails(&["--alpha", "0,-1"], "-1 is not a finite, non-negative weight");
+    fails(
+        &["--alpha", "0,-1"],
+        "-1 is not a finite, non-negative weight",
+    );
     // `--seed` is not an option of a study (the grid sets the seeds).
     fails(&["--seed", "3"], "--seed");
 

@@ -5,7 +5,7 @@ mod classes80;
 mod crf;
 mod evaluate;
 mod infer;
-mod study;
 mod inspect;
+mod study;
 mod train;
 mod util;

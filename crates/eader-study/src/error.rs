@@ -41,7 +41,13 @@ pub enum Error {
     },
     /// Reading a run's configuration or drawing a plot failed.
     #[error(transparent)]
-    Train(#[from] eader_train::Error),
+    Train(Box<eader_train::Error>),
+}
+
+impl From<eader_train::Error> for Error {
+    fn from(e: eader_train::Error) -> Self {
+        Self::Train(Box::new(e))
+    }
 }
 
 /// The crate's result type.

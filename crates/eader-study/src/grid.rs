@@ -130,7 +130,10 @@ mod tests {
         let e = parse_list::<u64>("seeds", "1,-1").unwrap_err().to_string();
         assert_eq!(e, "--seeds: `-1` is not a valid value");
         let e = Grid::new(vec![0.0, -0.5], vec![0]).unwrap_err().to_string();
-        assert!(e.contains("-0.5 is not a finite, non-negative weight"), "{e}");
+        assert!(
+            e.contains("-0.5 is not a finite, non-negative weight"),
+            "{e}"
+        );
         let e = Grid::new(vec![0.0], vec![]).unwrap_err().to_string();
         assert_eq!(e, "--seeds: the list is empty");
     }

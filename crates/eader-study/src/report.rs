@@ -157,7 +157,10 @@ impl StudyReport {
             ));
         }
         if let Some(b) = self.baseline_miou {
-            out.push_str(&format!("All-background baseline mIoU: {:.2}%.\n\n", 100.0 * b));
+            out.push_str(&format!(
+                "All-background baseline mIoU: {:.2}%.\n\n",
+                100.0 * b
+            ));
         }
         for note in &self.notes {
             out.push_str(&format!("- {note}\n"));
@@ -237,10 +240,7 @@ impl StudyReport {
             .iter()
             .filter_map(|a| {
                 let s = a.get(m.key)?;
-                Some((
-                    (a.alpha, scale * s.mean),
-                    scale * s.std.unwrap_or(0.0),
-                ))
+                Some(((a.alpha, scale * s.mean), scale * s.std.unwrap_or(0.0)))
             })
             .unzip();
         (!points.is_empty()).then(|| Series::with_errors(m.label, points, errors))
@@ -254,13 +254,7 @@ fn format_stat(m: &Metric, stat: Option<Stat>) -> String {
     };
     let (scale, digits) = if m.percent { (100.0, 1) } else { (1.0, 0) };
     match s.std {
-        Some(std) => format!(
-            "{:.*} ± {:.*}",
-            digits,
-            scale * s.mean,
-            digits,
-            scale * std
-        ),
+        Some(std) => format!("{:.*} ± {:.*}", digits, scale * s.mean, digits, scale * std),
         None => format!("{:.*}", digits, scale * s.mean),
     }
 }
@@ -273,24 +267,27 @@ mod tests {
     #[test]
     fn files_hold_the_runs_and_the_hand_checked_aggregates() {
         let grid = Grid::new(vec![0.0, 0.05], vec![0, 1]).unwrap();
-        let runs = vec![
-            run(0.0, 0, 0.20),
-            run(0.05, 0, 0.30),
-            run(0.0, 1, 0.26),
-        ];
+        let runs = vec![run(0.0, 0, 0.20), run(0.05, 0, 0.30), run(0.0, 1, 0.26)];
         let report = StudyReport::new(&grid, runs, "eader study --alpha 0,0.05".into());
         assert_eq!(report.missing, ["alpha-0.05-seed-1"]);
         let csv = report.csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(lines[0].starts_with("run,alpha,seed,miou,miou_present,"));
-        assert!(lines[1].starts_with("alpha-0-seed-0,0,0,0.2,"), "{}", lines[1]);
+        assert!(
+            lines[1].starts_with("alpha-0-seed-0,0,0,0.2,"),
+            "{}",
+            lines[1]
+        );
         // Unmeasured part shares are empty cells.
         assert!(lines[1].contains(",0.3,,,,,100,100"), "{}", lines[1]);
 
         let table = report.table();
         // alpha 0: mIoU 20% and 26% -> 23.0 ± 4.2 (0.06 / sqrt 2 = 4.24 points).
-        assert!(table.contains("| 0 | 2 | 23.0 ± 4.2 | 33.0 ± 4.2 |"), "{table}");
+        assert!(
+            table.contains("| 0 | 2 | 23.0 ± 4.2 | 33.0 ± 4.2 |"),
+            "{table}"
+        );
         // alpha 0.05: one run, no std.
         assert!(table.contains("| 0.05 | 1 | 30.0 | 40.0 |"), "{table}");
         assert!(!table.contains("mass on face"), "no part maps: {table}");
@@ -321,7 +318,10 @@ mod tests {
         assert!((miou["stat"]["mean"].as_f64().unwrap() - 0.23).abs() < 1e-12);
         let md = std::fs::read_to_string(dir.path().join(MARKDOWN_FILE)).unwrap();
         assert!(md.contains("All-background baseline mIoU: 13.80%."), "{md}");
-        assert!(md.contains("Not finished (left out above): alpha-0.05-seed-1."), "{md}");
+        assert!(
+            md.contains("Not finished (left out above): alpha-0.05-seed-1."),
+            "{md}"
+        );
         assert!(md.contains("| alpha-0.05-seed-0 | 30.0 |"), "{md}");
     }
 }

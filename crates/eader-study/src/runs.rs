@@ -240,11 +240,24 @@ mod tests {
             ..wanted
         };
         let e = run_state(&dir, &other, eval).unwrap_err().to_string();
-        assert!(e.contains("alpha = 0.05, the study asks for alpha = 0.1"), "{e}");
+        assert!(
+            e.contains("alpha = 0.05, the study asks for alpha = 0.1"),
+            "{e}"
+        );
         // Unreadable results name the file.
-        let e = read_result(&dir, Point { alpha: 0.05, seed: 1 }, eval)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("summary.json: not a results file of eader"), "{e}");
+        let e = read_result(
+            &dir,
+            Point {
+                alpha: 0.05,
+                seed: 1,
+            },
+            eval,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("summary.json: not a results file of eader"),
+            "{e}"
+        );
     }
 }

@@ -387,20 +387,14 @@ pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
         .filter_map(|s| Some((x(s), s.out.loss_am?)))
         .collect();
     if !am.is_empty() {
-        series.push(Series::line(
-            "loss_am (attention mining)",
-            am,
-        ));
+        series.push(Series::line("loss_am (attention mining)", am));
     }
     let adv: Vec<_> = steps
         .iter()
         .filter_map(|s| Some((x(s), s.out.loss_adv?)))
         .collect();
     if !adv.is_empty() {
-        series.push(Series::line(
-            "loss_adv (adversarial BCE)",
-            adv,
-        ));
+        series.push(Series::line("loss_adv (adversarial BCE)", adv));
     }
     plot_lines(path, "Training losses", "global step", "loss", &series)
 }
