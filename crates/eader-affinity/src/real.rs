@@ -1,7 +1,7 @@
-//! The floating-point types the walk runs in: `f32` for speed, `f64` for the truth.
+//! The floating-point types the walk takes and returns: `f32` or `f64`
+//! (the walk itself runs in f64 either way).
 
-use std::iter::Sum;
-use std::ops::{Add, AddAssign, Div, Mul, Sub};
+use std::ops::{Mul, Sub};
 
 /// `f32` or `f64`.
 pub trait Real:
@@ -9,13 +9,8 @@ pub trait Real:
     + Send
     + Sync
     + PartialOrd
-    + Default
-    + Add<Output = Self>
-    + AddAssign
     + Sub<Output = Self>
     + Mul<Output = Self>
-    + Div<Output = Self>
-    + Sum
     + std::fmt::Debug
     + std::fmt::Display
 {
@@ -23,10 +18,12 @@ pub trait Real:
     const ZERO: Self;
     /// 1.
     const ONE: Self;
-    /// `self^n`.
-    fn powi(self, n: i32) -> Self;
     /// Whether the value is neither NaN nor infinite.
     fn is_finite(self) -> bool;
+    /// The value as `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// `v` rounded to this type.
+    fn from_f64(v: f64) -> Self;
 }
 
 macro_rules! real {
@@ -34,11 +31,14 @@ macro_rules! real {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
-            fn powi(self, n: i32) -> Self {
-                <$t>::powi(self, n)
-            }
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
             }
         }
     };

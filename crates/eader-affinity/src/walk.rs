@@ -10,6 +10,11 @@
 //! non-zeros, column by column (`1 + 2·directions` per pixel, 69 at radius 5),
 //! and the walk applies `x ← x · T` `2^exp_times` times: the same product,
 //! in `O(N · neighbours)` memory and `O(N · neighbours · C)` work per step.
+//!
+//! Precision: the weights are computed in f64 and stored as `T`; the maps
+//! walk in f64 whatever `T` is. 256 steps in f32 would round 256 times where
+//! IRN's squarings round 8 times (measured against IRN's float64 run: 1.8e-4
+//! relative with an f32 walk, against 4.1e-5 for IRN's own float32 run).
 
 use crate::error::{Error, Result};
 use crate::paths::Neighbourhood;
@@ -94,10 +99,10 @@ impl<T: Real> Transition<T> {
         let d = directions.len();
         let stencil = 1 + 2 * d;
         let mut neighbours = vec![0u32; n * stencil];
-        let mut weights = vec![T::ZERO; n * stencil];
+        let mut weights = vec![0.0f64; n * stencil];
         for j in 0..n {
             neighbours[j * stencil..(j + 1) * stencil].fill(j as u32);
-            weights[j * stencil] = T::ONE;
+            weights[j * stencil] = 1.0;
         }
         let (h, w) = (height as isize, width as isize);
         let inside = |y: isize, x: isize| y >= 0 && y < h && x >= 0 && x < w;
@@ -116,7 +121,7 @@ impl<T: Real> Transition<T> {
                             max = b;
                         }
                     }
-                    let a = (T::ONE - max).powi(beta);
+                    let a = (1.0 - max.to_f64()).powi(beta);
                     let (s, t) = ((y * w + x) as usize, (ny * w + nx) as usize);
                     // Column s holds its neighbour t; column t holds s.
                     neighbours[s * stencil + 1 + k] = t as u32;
@@ -128,9 +133,9 @@ impl<T: Real> Transition<T> {
         }
         for column in weights.chunks_exact_mut(stencil) {
             // At least the pixel's own weight 1: never zero.
-            let sum: T = column.iter().copied().sum();
+            let sum: f64 = column.iter().sum();
             for v in column {
-                *v = *v / sum;
+                *v /= sum;
             }
         }
         Ok(Self {
@@ -138,7 +143,7 @@ impl<T: Real> Transition<T> {
             width,
             stencil,
             neighbours,
-            weights,
+            weights: weights.into_iter().map(T::from_f64).collect(),
         })
     }
 
@@ -160,14 +165,14 @@ impl<T: Real> Transition<T> {
 
     /// One step of the walk for one map: `out = x · T`, i.e.
     /// `out[j] = Σ_i x[i] T[i, j]` (`x` and `out` hold `height · width` values).
-    pub fn step(&self, x: &[T], out: &mut [T]) {
+    pub fn step(&self, x: &[f64], out: &mut [f64]) {
         let s = self.stencil;
         for (j, o) in out.iter_mut().enumerate() {
             let idx = &self.neighbours[j * s..(j + 1) * s];
             let wts = &self.weights[j * s..(j + 1) * s];
-            let mut acc = T::ZERO;
+            let mut acc = 0.0;
             for (&i, &wt) in idx.iter().zip(wts) {
-                acc += wt * x[i as usize];
+                acc += wt.to_f64() * x[i as usize];
             }
             *o = acc;
         }
@@ -175,7 +180,7 @@ impl<T: Real> Transition<T> {
 
     /// `steps` steps of the walk on `maps` (`C` maps of `height · width`
     /// values, one after the other), in place: `maps · T^steps`.
-    pub fn walk(&self, maps: &mut [T], steps: usize) -> Result<()> {
+    pub fn walk(&self, maps: &mut [f64], steps: usize) -> Result<()> {
         let n = self.height * self.width;
         if maps.len() % n != 0 {
             return Err(Error::BadInput {
@@ -188,7 +193,7 @@ impl<T: Real> Transition<T> {
                 ),
             });
         }
-        let mut scratch = vec![T::ZERO; n];
+        let mut scratch = vec![0.0; n];
         for map in maps.chunks_exact_mut(n) {
             for _ in 0..steps {
                 self.step(map, &mut scratch);
@@ -200,13 +205,13 @@ impl<T: Real> Transition<T> {
 
     /// The dense matrix, row-major: entry `[i * N + j] = T[i, j]` (for
     /// checks on small grids; `N²` values).
-    pub fn to_dense(&self) -> Vec<T> {
+    pub fn to_dense(&self) -> Vec<f64> {
         let n = self.height * self.width;
-        let mut dense = vec![T::ZERO; n * n];
+        let mut dense = vec![0.0; n * n];
         for j in 0..n {
             for k in 0..self.stencil {
                 let i = self.neighbours[j * self.stencil + k] as usize;
-                dense[i * n + j] += self.weights[j * self.stencil + k];
+                dense[i * n + j] += self.weights[j * self.stencil + k].to_f64();
             }
         }
         dense
@@ -242,10 +247,14 @@ pub fn propagate<T: Real>(
             ),
         });
     }
-    let mut x: Vec<T> = maps
+    let mut x: Vec<f64> = maps
         .chunks_exact(n)
-        .flat_map(|map| map.iter().zip(boundary).map(|(&m, &b)| m * (T::ONE - b)))
+        .flat_map(|map| {
+            map.iter()
+                .zip(boundary)
+                .map(|(&m, &b)| (m * (T::ONE - b)).to_f64())
+        })
         .collect();
     transition.walk(&mut x, 1usize << exp_times)?;
-    Ok(x)
+    Ok(x.into_iter().map(T::from_f64).collect())
 }
