@@ -182,7 +182,7 @@ impl<T: Real> Transition<T> {
     /// values, one after the other), in place: `maps · T^steps`.
     pub fn walk(&self, maps: &mut [f64], steps: usize) -> Result<()> {
         let n = self.height * self.width;
-        if maps.len() % n != 0 {
+        if !maps.len().is_multiple_of(n) {
             return Err(Error::BadInput {
                 input: "maps",
                 message: format!(
@@ -238,7 +238,7 @@ pub fn propagate<T: Real>(
         });
     }
     let n = height * width;
-    if maps.is_empty() || maps.len() % n != 0 {
+    if maps.is_empty() || !maps.len().is_multiple_of(n) {
         return Err(Error::BadInput {
             input: "maps",
             message: format!(
