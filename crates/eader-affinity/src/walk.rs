@@ -16,6 +16,8 @@
 //! IRN's squarings round 8 times (measured against IRN's float64 run: 1.8e-4
 //! relative with an f32 walk, against 4.1e-5 for IRN's own float32 run).
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::paths::Neighbourhood;
 use crate::real::Real;
@@ -26,6 +28,9 @@ pub const IRN_BETA: i32 = 10;
 pub const IRN_EXP_TIMES: u32 = 8;
 /// IRN's neighbourhood radius of the random walk.
 pub const IRN_RADIUS: usize = 5;
+
+/// Pixels per rayon task in a step.
+const PIXELS_PER_TASK: usize = 1024;
 
 /// The transition matrix `T` of an `height x width` grid, by columns: for
 /// pixel `j`, the weights `T[i, j]` of its neighbours `i` (itself first).
@@ -163,19 +168,64 @@ impl<T: Real> Transition<T> {
             + self.weights.len() * std::mem::size_of::<T>()
     }
 
-    /// One step of the walk for one map: `out = x · T`, i.e.
-    /// `out[j] = Σ_i x[i] T[i, j]` (`x` and `out` hold `height · width` values).
-    pub fn step(&self, x: &[f64], out: &mut [f64]) {
-        let s = self.stencil;
-        for (j, o) in out.iter_mut().enumerate() {
-            let idx = &self.neighbours[j * s..(j + 1) * s];
-            let wts = &self.weights[j * s..(j + 1) * s];
-            let mut acc = 0.0;
-            for (&i, &wt) in idx.iter().zip(wts) {
-                acc += wt.to_f64() * x[i as usize];
-            }
-            *o = acc;
+    /// One step of the walk for `c` maps stored pixel by pixel (`x[i * c + ch]`):
+    /// `out = x · T`, i.e. `out[j, ch] = Σ_i x[i, ch] T[i, j]`. Pixels are
+    /// split over the rayon pool; each pixel's neighbours are read once for all maps.
+    pub fn step(&self, x: &[f64], out: &mut [f64], c: usize) {
+        match c {
+            1 => self.step_fixed::<1>(x, out),
+            2 => self.step_fixed::<2>(x, out),
+            3 => self.step_fixed::<3>(x, out),
+            4 => self.step_fixed::<4>(x, out),
+            _ => self.step_any(x, out, c),
         }
+    }
+
+    /// [`Self::step`] for `C` maps, the accumulators in registers.
+    fn step_fixed<const C: usize>(&self, x: &[f64], out: &mut [f64]) {
+        let s = self.stencil;
+        out.par_chunks_mut(PIXELS_PER_TASK * C)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let first = chunk * PIXELS_PER_TASK;
+                for (p, o) in out.chunks_exact_mut(C).enumerate() {
+                    let j = first + p;
+                    let idx = &self.neighbours[j * s..(j + 1) * s];
+                    let wts = &self.weights[j * s..(j + 1) * s];
+                    let mut acc = [0.0f64; C];
+                    for (&i, &wt) in idx.iter().zip(wts) {
+                        let wt = wt.to_f64();
+                        let base = i as usize * C;
+                        for ch in 0..C {
+                            acc[ch] += wt * x[base + ch];
+                        }
+                    }
+                    o.copy_from_slice(&acc);
+                }
+            });
+    }
+
+    /// [`Self::step`] for any number of maps.
+    fn step_any(&self, x: &[f64], out: &mut [f64], c: usize) {
+        let s = self.stencil;
+        out.par_chunks_mut(PIXELS_PER_TASK * c)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let first = chunk * PIXELS_PER_TASK;
+                for (p, o) in out.chunks_exact_mut(c).enumerate() {
+                    let j = first + p;
+                    let idx = &self.neighbours[j * s..(j + 1) * s];
+                    let wts = &self.weights[j * s..(j + 1) * s];
+                    o.fill(0.0);
+                    for (&i, &wt) in idx.iter().zip(wts) {
+                        let wt = wt.to_f64();
+                        let xi = &x[i as usize * c..(i as usize + 1) * c];
+                        for (acc, v) in o.iter_mut().zip(xi) {
+                            *acc += wt * v;
+                        }
+                    }
+                }
+            });
     }
 
     /// `steps` steps of the walk on `maps` (`C` maps of `height · width`
@@ -193,11 +243,25 @@ impl<T: Real> Transition<T> {
                 ),
             });
         }
-        let mut scratch = vec![0.0; n];
-        for map in maps.chunks_exact_mut(n) {
-            for _ in 0..steps {
-                self.step(map, &mut scratch);
-                map.copy_from_slice(&scratch);
+        let c = maps.len() / n;
+        if c == 0 {
+            return Ok(());
+        }
+        // Pixel-major copy: one gather of a neighbour serves every map.
+        let mut x = vec![0.0; n * c];
+        for (ch, map) in maps.chunks_exact(n).enumerate() {
+            for (j, &v) in map.iter().enumerate() {
+                x[j * c + ch] = v;
+            }
+        }
+        let mut next = vec![0.0; n * c];
+        for _ in 0..steps {
+            self.step(&x, &mut next, c);
+            std::mem::swap(&mut x, &mut next);
+        }
+        for (ch, map) in maps.chunks_exact_mut(n).enumerate() {
+            for (j, v) in map.iter_mut().enumerate() {
+                *v = x[j * c + ch];
             }
         }
         Ok(())

@@ -114,7 +114,7 @@ fn the_transition_is_the_dense_one_and_its_columns_sum_to_one() {
 #[test]
 fn the_sparse_walk_equals_the_dense_power_of_t() {
     // IRN: x · T^(2^8) by squaring T eight times; here 256 steps of x ← x · T.
-    let (h, w, c) = (9, 11, 3);
+    let (h, w, c) = (9, 11, 5);
     let n = h * w;
     let b = boundary(h, w, 2);
     let maps: Vec<f64> = (0..c * n).map(|i| value(3, i)).collect();
@@ -144,6 +144,12 @@ fn the_sparse_walk_equals_the_dense_power_of_t() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(moved > 1e-3, "{moved}");
+    // Any number of maps walks alike: each map as if walked alone (the
+    // kernels for 1-4 maps and the general one sum in the same order).
+    for k in 1..=4 {
+        let alone = propagate(&maps[..k * n], &b, h, w, &neighbourhood, 10, 8).unwrap();
+        assert_eq!(alone, walked[..k * n], "{k} maps");
+    }
 }
 
 #[test]
