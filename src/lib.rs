@@ -6,6 +6,7 @@
 //! `ARCHITECTURE.md` for how data flows between them.
 #![warn(missing_docs)]
 
+pub use eader_affinity as affinity;
 pub use eader_dataset as dataset;
 pub use eader_erasing as erasing;
 pub use eader_eval as eval;

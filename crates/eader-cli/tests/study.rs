@@ -3,9 +3,8 @@
 //! finished runs, Ctrl-C and a rerun that resumes, and one clear message with
 //! exit status 2 for every bad grid.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use crate::util::s;
 
@@ -22,31 +21,15 @@ fn study(root: &Path, study: &Path, extra: &[&str]) -> Command {
         .arg(root)
         .arg("--study-dir")
         .arg(study)
+        .args(crate::util::TINY_SCHEDULE)
         .args([
-            "--localizer-model",
-            "resnet18",
-            "--localizer-from-scratch",
             "--adversarial-model",
             "resnet18",
             "--adversarial-from-scratch",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--img-resolution",
-            "32",
-            "--optimizer",
-            "adam",
-            "--learning-rate",
-            "0.001",
             "--train-steps-localizer",
             "1",
             "--train-steps-adversarial",
             "1",
-            "--device",
-            "cpu",
-            "--visuals-every",
-            "0",
         ])
         .args(extra)
         .env("EADER_CACHE_DIR", study.join("cache"));
@@ -186,34 +169,13 @@ fn ctrl_c_stops_the_grid_and_a_rerun_resumes_it() {
         "--log-every",
         "1",
     ];
-    let mut child = study(&root, &dir, &args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     // Interrupt once the second run has made its first step.
-    let mut seen = Vec::new();
     let mut second = false;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
+    let (status, text) = crate::util::interrupt(&mut study(&root, &dir, &args), |line| {
         second |= line.contains("[2/2] alpha-0.5-seed-2: to train");
-        let first_step = second && line.contains("step 0 ");
-        seen.push(line);
-        if first_step {
-            break;
-        }
-    }
-    assert!(second, "{}", seen.join("\n"));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    seen.extend(lines.map(|l| l.unwrap()));
-    let status = child.wait().unwrap();
-    let text = seen.join("\n");
+        second && line.contains("step 0 ")
+    });
+    assert!(second, "{text}");
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(
         text.contains("run the same command again to continue"),

@@ -1,9 +1,8 @@
 //! `eader train` as a user runs it: a tiny run end to end, Ctrl-C and
 //! `--resume`, and one clear message with a non-zero exit for every bad input.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use eader_dataset::{write_palette_png, VocDataset};
 
@@ -88,32 +87,8 @@ fn ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run() {
             "1",
         ],
     );
-    let mut child = cmd
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
     // Interrupt once the first step has been reported.
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let first_step = line.contains("step 0 ");
-        seen.push(line);
-        if first_step {
-            break;
-        }
-    }
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    seen.extend(lines.map(|l| l.unwrap()));
-    let status = child.wait().unwrap();
-    let text = seen.join("\n");
+    let (status, text) = crate::util::interrupt(&mut cmd, |line| line.contains("step 0 "));
     assert_eq!(status.code(), Some(130), "{text}");
     assert!(
         text.contains("continue with: eader train --resume"),

@@ -51,39 +51,73 @@ pub fn checkpoint(dir: &Path, model: &Classifier, dataset_root: Option<&Path>) -
     checkpoint::save(dir, &state, &tensors).unwrap()
 }
 
-/// `eader train` on `root` into `out` with a tiny, fast schedule (one epoch,
-/// ResNet-18 from scratch, 32 px, seed 3, no visuals), plus `extra` (later
-/// options win).
+/// A tiny, fast training schedule: one epoch, ResNet-18 from scratch, 32 px,
+/// Adam, CPU, no visuals.
+pub const TINY_SCHEDULE: [&str; 17] = [
+    "--localizer-model",
+    "resnet18",
+    "--localizer-from-scratch",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "4",
+    "--img-resolution",
+    "32",
+    "--optimizer",
+    "adam",
+    "--learning-rate",
+    "0.001",
+    "--device",
+    "cpu",
+    "--visuals-every",
+    "0",
+];
+
+/// `eader train` on `root` into `out` with the [`TINY_SCHEDULE`] and seed 3,
+/// plus `extra` (later options win).
 pub fn train_tiny(root: &Path, out: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_eader"));
     cmd.args(["train", "--dataset-root"])
         .arg(root)
         .arg("--output-dir")
         .arg(out)
-        .args([
-            "--localizer-model",
-            "resnet18",
-            "--localizer-from-scratch",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "4",
-            "--img-resolution",
-            "32",
-            "--optimizer",
-            "adam",
-            "--learning-rate",
-            "0.001",
-            "--seed",
-            "3",
-            "--device",
-            "cpu",
-            "--visuals-every",
-            "0",
-        ])
+        .args(TINY_SCHEDULE)
+        .args(["--seed", "3"])
         .args(extra)
         .env("EADER_CACHE_DIR", out.join("cache"));
     cmd
+}
+
+/// Runs `cmd`, sends it SIGINT after the first stderr line for which
+/// `stop_at` holds, and returns its exit status and all of its stderr.
+pub fn interrupt(
+    cmd: &mut Command,
+    mut stop_at: impl FnMut(&str) -> bool,
+) -> (std::process::ExitStatus, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let stop = stop_at(&line);
+        seen.push(line);
+        if stop {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    (child.wait().unwrap(), seen.join("\n"))
 }
 
 /// Runs `eader` with `args`.
