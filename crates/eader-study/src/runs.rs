@@ -23,8 +23,11 @@ use crate::grid::Point;
 pub const RUNS_DIR: &str = "runs";
 
 /// Options that may differ between a run folder and the study without making
-/// it another run: where and how fast it runs, what it logs, one-off actions.
-pub const NOT_COMPARED: [&str; 7] = [
+/// it another run: where it lives (the folder itself says that, and a study
+/// folder may move), where and how fast it runs, what it logs, one-off actions.
+pub const NOT_COMPARED: [&str; 9] = [
+    "output_dir",
+    "experiment_name",
     "resume",
     "overwrite",
     "device",
@@ -80,16 +83,12 @@ pub fn run_state(dir: &Path, wanted: &TrainConfig, eval_dir: &str) -> Result<Run
 }
 
 /// The first option (beyond [`NOT_COMPARED`]) whose value differs, with both
-/// values. The options a run fills in when left unset (training split, seed,
-/// experiment name) match whatever the run chose when `wanted` leaves them unset.
+/// values. The options a run fills in when left unset (training split, seed)
+/// match whatever the run chose when `wanted` leaves them unset.
 fn first_difference(saved: &TrainConfig, wanted: &TrainConfig) -> Option<(String, String, String)> {
     let wanted = TrainConfig {
         split: wanted.split.clone().or_else(|| saved.split.clone()),
         seed: wanted.seed.or(saved.seed),
-        experiment_name: wanted
-            .experiment_name
-            .clone()
-            .or_else(|| saved.experiment_name.clone()),
         ..wanted.clone()
     };
     let saved = ConfigOverrides::from(saved).entries();
@@ -212,6 +211,7 @@ mod tests {
             split: Some("train_aug".into()),
             log_every: 1,
             threads: Some(1),
+            output_dir: "moved/elsewhere".into(),
             ..wanted.clone()
         };
         saved.save(&dir.join(CONFIG_FILE)).unwrap();
