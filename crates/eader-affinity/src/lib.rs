@@ -19,4 +19,6 @@ pub mod walk;
 pub use error::{Error, Result};
 pub use paths::{Direction, Neighbourhood};
 pub use real::Real;
-pub use walk::{propagate, Transition, IRN_BETA, IRN_EXP_TIMES, IRN_RADIUS};
+pub use walk::{
+    labels_from_walk, propagate, Transition, IRN_BACKGROUND, IRN_BETA, IRN_EXP_TIMES, IRN_RADIUS,
+};

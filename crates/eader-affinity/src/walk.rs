@@ -322,3 +322,80 @@ pub fn propagate<T: Real>(
     transition.walk(&mut x, 1usize << exp_times)?;
     Ok(x.into_iter().map(T::from_f64).collect())
 }
+
+/// IRN's background score for labels from walked maps (`--sem_seg_bg_thres`).
+pub const IRN_BACKGROUND: f32 = 0.25;
+
+/// IRN's labels from walked maps (`make_sem_seg_labels.py`): the maps
+/// `(C, h, w)` at stride 4, upsampled x4 (bilinear, half-pixel centres),
+/// cropped to `height x width`, divided by their overall maximum, stacked
+/// under a constant `background` score; each pixel takes the winning map's
+/// label from `labels` (`C` entries; the background is 0). Ties go to the
+/// earlier entry, the background first.
+pub fn labels_from_walk<T: Real>(
+    walked: &[T],
+    labels: &[u8],
+    (h, w): (usize, usize),
+    (height, width): (usize, usize),
+    background: f32,
+) -> Result<Vec<u8>> {
+    let c = labels.len();
+    if walked.len() != c * h * w {
+        return Err(Error::BadInput {
+            input: "maps",
+            message: format!(
+                "{} values for {c} labels of {h}x{w} ({} expected)",
+                walked.len(),
+                c * h * w
+            ),
+        });
+    }
+    if height > 4 * h || width > 4 * w || height == 0 || width == 0 {
+        return Err(Error::BadInput {
+            input: "maps",
+            message: format!("{h}x{w} at stride 4 does not cover a {height}x{width} image"),
+        });
+    }
+    let up: Vec<f32> = walked
+        .chunks_exact(h * w)
+        .flat_map(|map| upsample4(map, h, w, height, width))
+        .collect();
+    let max = up.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let n = height * width;
+    Ok((0..n)
+        .map(|p| {
+            let (mut best, mut label) = (background, 0u8);
+            for (ch, &l) in labels.iter().enumerate() {
+                let v = up[ch * n + p] / max;
+                if v > best {
+                    (best, label) = (v, l);
+                }
+            }
+            label
+        })
+        .collect())
+}
+
+/// PyTorch's `interpolate(scale_factor=4, mode="bilinear",
+/// align_corners=False)` of one `h x w` map, cropped to `height x width`, in f32.
+fn upsample4<T: Real>(map: &[T], h: usize, w: usize, height: usize, width: usize) -> Vec<f32> {
+    // Source index and weight of output index `o` along an axis of `size` inputs.
+    let axis = |o: usize, size: usize| {
+        let src = (0.25f32 * (o as f32 + 0.5) - 0.5).max(0.0);
+        let i0 = (src as usize).min(size - 1);
+        let i1 = (i0 + 1).min(size - 1);
+        (i0, i1, src - i0 as f32)
+    };
+    let at = |y: usize, x: usize| map[y * w + x].to_f64() as f32;
+    let mut out = Vec::with_capacity(height * width);
+    for oy in 0..height {
+        let (y0, y1, ly) = axis(oy, h);
+        for ox in 0..width {
+            let (x0, x1, lx) = axis(ox, w);
+            let top = (1.0 - lx) * at(y0, x0) + lx * at(y0, x1);
+            let bottom = (1.0 - lx) * at(y1, x0) + lx * at(y1, x1);
+            out.push((1.0 - ly) * top + ly * bottom);
+        }
+    }
+    out
+}

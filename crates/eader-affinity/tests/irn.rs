@@ -2,7 +2,9 @@
 //! `tests/fixtures/make_fixtures.py`): in f64 it is IRN's float64 run to
 //! 1e-9; in f32 it is at least as close to that truth as IRN's float32 run.
 
-use eader_affinity::{propagate, Neighbourhood, IRN_BETA, IRN_EXP_TIMES, IRN_RADIUS};
+use eader_affinity::{
+    labels_from_walk, propagate, Neighbourhood, IRN_BACKGROUND, IRN_BETA, IRN_EXP_TIMES, IRN_RADIUS,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -14,6 +16,10 @@ struct Fixture {
     maps: Vec<f64>,
     rw_float32: Vec<f64>,
     rw_float64: Vec<f64>,
+    image_height: usize,
+    image_width: usize,
+    keys: Vec<u8>,
+    labels: Vec<u8>,
 }
 
 fn fixture() -> Fixture {
@@ -73,4 +79,43 @@ fn the_walk_is_irns_propagate_to_edge() {
         ours <= theirs,
         "f32 walk {ours:e} vs IRN's own float32 {theirs:e} (from float64)"
     );
+}
+
+#[test]
+fn labels_are_irns_make_sem_seg_labels() {
+    let f = fixture();
+    let n = Neighbourhood::new(IRN_RADIUS).unwrap();
+    let maps32: Vec<f32> = f.maps.iter().map(|&v| v as f32).collect();
+    let edge32: Vec<f32> = f.edge.iter().map(|&v| v as f32).collect();
+    let shapes = ((f.height, f.width), (f.image_height, f.image_width));
+    // From IRN's own float32 walk: the same labels, pixel for pixel.
+    let theirs: Vec<f32> = f.rw_float32.iter().map(|&v| v as f32).collect();
+    let labels = labels_from_walk(&theirs, &f.keys, shapes.0, shapes.1, IRN_BACKGROUND).unwrap();
+    assert_eq!(labels, f.labels);
+    // From eader's walk: the same labels but where IRN's float32 rounding
+    // decides a near-tie (none on this fixture).
+    let walked = propagate(
+        &maps32,
+        &edge32,
+        f.height,
+        f.width,
+        &n,
+        IRN_BETA,
+        IRN_EXP_TIMES,
+    )
+    .unwrap();
+    let ours = labels_from_walk(&walked, &f.keys, shapes.0, shapes.1, IRN_BACKGROUND).unwrap();
+    let differ = ours.iter().zip(&f.labels).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 0, "{differ} of {} pixels differ", ours.len());
+    // Maps that do not cover the image are refused.
+    let e = labels_from_walk(
+        &theirs,
+        &f.keys,
+        shapes.0,
+        (4 * f.height + 1, f.image_width),
+        0.25,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("does not cover"), "{e}");
 }
