@@ -42,6 +42,6 @@ pub use pass::{
     evaluate_split, CrfReport, EvalReport, EvalSettings, PassObserver, Progress, Timing,
 };
 pub use protocol::{LabelSource, Protocol, ProtocolCard};
-pub use refine::{CrfRefinement, CrfUnary};
+pub use refine::{relation_labels, CrfRefinement, CrfUnary};
 pub use segmentation::{segmentation_map, BestLabels, BACKGROUND_SCORE};
 pub use sweep::{merge_thresholds, parse_thresholds, SweepReport};

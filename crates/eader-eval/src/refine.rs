@@ -162,9 +162,99 @@ impl CrfRefinement {
     }
 }
 
+/// IRN's threshold for confident foreground (`--conf_fg_thres`).
+pub const IRN_FOREGROUND_THRESHOLD: f32 = 0.30;
+/// IRN's threshold for confident background (`--conf_bg_thres`).
+pub const IRN_BACKGROUND_THRESHOLD: f32 = 0.05;
+/// The label of pixels whose relation is unknown (neither confident).
+pub const UNKNOWN: u8 = 255;
+
+/// IRN's inter-pixel relation labels of one image (`cam_to_ir_label.py`):
+/// the `irn` CRF of the maps at `foreground` (0.30) gives the confident
+/// foreground, the same CRF at `background` (0.05) the confident background;
+/// a pixel is its confident class, else background where both CRFs say
+/// background, else [`UNKNOWN`]. Arguments as [`CrfRefinement::refine`].
+pub fn relation_labels(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    classes: &[usize],
+    maps: &[f32],
+    foreground: f32,
+    background: f32,
+) -> Result<Vec<u8>> {
+    if !(0.0..=1.0).contains(&background) || !(background..=1.0).contains(&foreground) {
+        return Err(Error::setting(
+            "relation thresholds",
+            format!("need 0 <= background ({background}) <= foreground ({foreground}) <= 1"),
+        ));
+    }
+    let crf = |threshold| -> Result<Vec<u8>> {
+        CrfRefinement::from_preset(Preset::Irn, threshold, 1.0)?
+            .refine(rgb, width, height, classes, maps)
+    };
+    let (fg, bg) = (crf(foreground)?, crf(background)?);
+    Ok(combine_relations(&fg, &bg))
+}
+
+/// IRN's rule: `label = fg; label[fg == 0] = 255; label[fg + bg == 0] = 0`.
+fn combine_relations(fg: &[u8], bg: &[u8]) -> Vec<u8> {
+    fg.iter()
+        .zip(bg)
+        .map(|(&f, &b)| match (f, b) {
+            (0, 0) => 0,
+            (0, _) => UNKNOWN,
+            (f, _) => f,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relations_combine_as_irn_and_follow_the_maps() {
+        // fg: 0 0 5 5; bg: 0 5 0 5 -> background, unknown, 5, 5.
+        assert_eq!(
+            combine_relations(&[0, 0, 5, 5], &[0, 5, 0, 5]),
+            [0, UNKNOWN, 5, 5]
+        );
+        // A map confident on the right (0.9), faint (0.1) in the middle third,
+        // nothing on the left, each third its own grey: class, unknown, background.
+        let (w, h) = (30, 8);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| [[20u8; 3], [128; 3], [235; 3]][(i % w) / 10])
+            .collect();
+        let map: Vec<f32> = (0..w * h)
+            .map(|i| match i % w {
+                x if x >= 20 => 0.9,
+                x if x >= 10 => 0.1,
+                _ => 0.0,
+            })
+            .collect();
+        let labels = relation_labels(
+            &rgb,
+            w,
+            h,
+            &[2],
+            &map,
+            IRN_FOREGROUND_THRESHOLD,
+            IRN_BACKGROUND_THRESHOLD,
+        )
+        .unwrap();
+        for y in 0..h {
+            for (x, want) in [(3, 0), (15, UNKNOWN), (26, 3)] {
+                assert_eq!(labels[y * w + x], want, "({x}, {y})");
+            }
+        }
+        let e = relation_labels(&rgb, w, h, &[2], &map, 0.05, 0.3).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("background (0.3) <= foreground (0.05)"),
+            "{e}"
+        );
+    }
 
     /// A 24x16 image, left half dark and right half bright, and one class whose
     /// map is confident on the right and spills one soft column onto the left.
