@@ -79,7 +79,8 @@ fn a_tiny_grid_writes_its_aggregates_and_a_rerun_skips_the_finished_runs() {
         "miou.png",
         "precision_recall.png",
         "map_area.png",
-        "mass.png",
+        "mass_object.png",
+        "mass_outside.png",
     ] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }

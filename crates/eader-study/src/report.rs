@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use eader_train::logging::{plot_lines, write_json, Series};
+use eader_train::logging::{plot_lines, write_json, Series, YAxis};
 use serde::Serialize;
 
 use crate::aggregate::{aggregate, AlphaSummary, Metric, Stat, METRICS};
@@ -20,7 +20,7 @@ pub const JSON_FILE: &str = "study.json";
 pub const MARKDOWN_FILE: &str = "study.md";
 
 /// The plots: file name, title, y label and the metrics drawn.
-const PLOTS: [(&str, &str, &str, &[&str]); 4] = [
+const PLOTS: [(&str, &str, &str, &[&str]); 5] = [
     (
         "miou.png",
         "mIoU against alpha (mean ± std over seeds)",
@@ -40,15 +40,16 @@ const PLOTS: [(&str, &str, &str, &[&str]); 4] = [
         &["map_area"],
     ),
     (
-        "mass.png",
-        "Where the maps' mass goes, against alpha (mean ± std over seeds)",
+        "mass_object.png",
+        "Share of the maps' mass on the object's parts, against alpha (mean ± std over seeds)",
         "share of map mass (%)",
-        &[
-            "mass_face",
-            "mass_body",
-            "mass_background",
-            "mass_elsewhere",
-        ],
+        &["mass_face", "mass_body"],
+    ),
+    (
+        "mass_outside.png",
+        "Share of the maps' mass off the object, against alpha (mean ± std over seeds)",
+        "share of map mass (%)",
+        &["mass_background", "mass_elsewhere"],
     ),
 ];
 
@@ -226,7 +227,7 @@ impl StudyReport {
                 continue;
             }
             let path = dir.join(file);
-            plot_lines(&path, title, "alpha", y_label, &series)?;
+            plot_lines(&path, title, ("alpha", y_label), YAxis::Fit, &series)?;
             written.push(path);
         }
         Ok(written)

@@ -195,6 +195,15 @@ pub enum PlotText {
     Bare,
 }
 
+/// Where a plot's y axis starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YAxis {
+    /// At zero (or below, for negative data): losses, mIoU over epochs.
+    FromZero,
+    /// At the data (error bars included), with a margin: small differences between means.
+    Fit,
+}
+
 /// One line of a plot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -250,13 +259,14 @@ const COLORS: [RGBColor; 6] = [
 pub fn plot_lines(
     path: &Path,
     title: &str,
-    x_label: &str,
-    y_label: &str,
+    (x_label, y_label): (&str, &str),
+    y_axis: YAxis,
     series: &[Series],
 ) -> Result<PlotText> {
-    match draw_lines(path, title, x_label, y_label, series, PlotText::Labelled) {
+    let draw = |text| draw_lines(path, title, (x_label, y_label), y_axis, series, text);
+    match draw(PlotText::Labelled) {
         Ok(()) => Ok(PlotText::Labelled),
-        Err(labelled) => draw_lines(path, title, x_label, y_label, series, PlotText::Bare)
+        Err(labelled) => draw(PlotText::Bare)
             .map(|()| PlotText::Bare)
             .map_err(|bare| Error::Plot {
                 path: path.to_owned(),
@@ -268,13 +278,17 @@ pub fn plot_lines(
 fn draw_lines(
     path: &Path,
     title: &str,
-    x_label: &str,
-    y_label: &str,
+    (x_label, y_label): (&str, &str),
+    y_axis: YAxis,
     series: &[Series],
     text: PlotText,
 ) -> std::result::Result<(), String> {
     let finite = |(x, y): &(f64, f64)| x.is_finite() && y.is_finite();
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0.0f64, f64::MIN);
+    let y_start = match y_axis {
+        YAxis::FromZero => 0.0f64,
+        YAxis::Fit => f64::MAX,
+    };
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, y_start, f64::MIN);
     for ((x, y), e) in series.iter().flat_map(Series::bars) {
         x0 = x0.min(x);
         x1 = x1.max(x);
@@ -282,7 +296,7 @@ fn draw_lines(
         y1 = y1.max(y + e);
     }
     if x0 > x1 {
-        (x0, x1, y1) = (0.0, 1.0, 1.0);
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
     }
     if x1 - x0 < 1e-9 {
         x1 = x0 + 1.0;
@@ -290,7 +304,12 @@ fn draw_lines(
     if y1 - y0 < 1e-9 {
         y1 = y0 + 1.0;
     }
-    let y1 = y1 + 0.05 * (y1 - y0);
+    let margin = 0.05 * (y1 - y0);
+    let y1 = y1 + margin;
+    let y0 = match y_axis {
+        YAxis::FromZero => y0,
+        YAxis::Fit => y0 - margin,
+    };
     let err = |e: &dyn std::fmt::Display| e.to_string();
 
     let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
@@ -396,7 +415,13 @@ pub fn plot_losses(path: &Path, steps: &[StepRecord]) -> Result<PlotText> {
     if !adv.is_empty() {
         series.push(Series::line("loss_adv (adversarial BCE)", adv));
     }
-    plot_lines(path, "Training losses", "global step", "loss", &series)
+    plot_lines(
+        path,
+        "Training losses",
+        ("global step", "loss"),
+        YAxis::FromZero,
+        &series,
+    )
 }
 
 /// `val_miou.png`: validation mIoU per epoch, with a constant `baseline` line
@@ -415,7 +440,13 @@ pub fn plot_miou(path: &Path, epochs: &[EpochRecord], baseline: Option<f64>) -> 
             vec![(first.epoch as f64, b), (last.epoch as f64, b)],
         ));
     }
-    plot_lines(path, "Validation mIoU", "epoch", "mIoU", &series)
+    plot_lines(
+        path,
+        "Validation mIoU",
+        ("epoch", "mIoU"),
+        YAxis::FromZero,
+        &series,
+    )
 }
 
 #[cfg(test)]
@@ -523,7 +554,7 @@ mod tests {
             "x",
             vec![(0.0, 1.0), (1.0, f64::NAN), (2.0, 0.5)],
         )];
-        draw_lines(&bare, "t", "x", "y", &series, PlotText::Bare).unwrap();
+        draw_lines(&bare, "t", ("x", "y"), YAxis::Fit, &series, PlotText::Bare).unwrap();
         assert_eq!(assert_png(&bare), (800, 480));
     }
 
