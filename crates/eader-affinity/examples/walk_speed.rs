@@ -9,13 +9,12 @@ use std::time::Instant;
 use eader_affinity::{propagate, Neighbourhood, Transition, IRN_BETA, IRN_EXP_TIMES, IRN_RADIUS};
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| {
-            a.parse()
-                .expect("HEIGHT WIDTH CHANNELS [REPEATS] as numbers")
-        })
-        .collect();
+    let args: Option<Vec<usize>> = std::env::args().skip(1).map(|a| a.parse().ok()).collect();
+    let Some(args) = args.filter(|a| (3..=4).contains(&a.len()) && a[..3].iter().all(|&v| v > 0))
+    else {
+        eprintln!("usage: walk_speed HEIGHT WIDTH CHANNELS [REPEATS] (positive numbers)");
+        std::process::exit(2);
+    };
     let (h, w, c) = (args[0], args[1], args[2]);
     let repeats = args.get(3).copied().unwrap_or(3);
     let n = h * w;

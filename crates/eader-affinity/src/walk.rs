@@ -183,30 +183,40 @@ impl<T: Real> Transition<T> {
 
     /// [`Self::step`] for `C` maps, the accumulators in registers.
     fn step_fixed<const C: usize>(&self, x: &[f64], out: &mut [f64]) {
-        let s = self.stencil;
-        out.par_chunks_mut(PIXELS_PER_TASK * C)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let first = chunk * PIXELS_PER_TASK;
-                for (p, o) in out.chunks_exact_mut(C).enumerate() {
-                    let j = first + p;
-                    let idx = &self.neighbours[j * s..(j + 1) * s];
-                    let wts = &self.weights[j * s..(j + 1) * s];
-                    let mut acc = [0.0f64; C];
-                    for (&i, &wt) in idx.iter().zip(wts) {
-                        let wt = wt.to_f64();
-                        let base = i as usize * C;
-                        for ch in 0..C {
-                            acc[ch] += wt * x[base + ch];
-                        }
-                    }
-                    o.copy_from_slice(&acc);
+        self.for_each_pixel(out, C, |idx, wts, o| {
+            let mut acc = [0.0f64; C];
+            for (&i, &wt) in idx.iter().zip(wts) {
+                let (wt, base) = (wt.to_f64(), i as usize * C);
+                for (ch, a) in acc.iter_mut().enumerate() {
+                    *a += wt * x[base + ch];
                 }
-            });
+            }
+            o.copy_from_slice(&acc);
+        });
     }
 
     /// [`Self::step`] for any number of maps.
     fn step_any(&self, x: &[f64], out: &mut [f64], c: usize) {
+        self.for_each_pixel(out, c, |idx, wts, o| {
+            o.fill(0.0);
+            for (&i, &wt) in idx.iter().zip(wts) {
+                let wt = wt.to_f64();
+                let xi = &x[i as usize * c..(i as usize + 1) * c];
+                for (acc, v) in o.iter_mut().zip(xi) {
+                    *acc += wt * v;
+                }
+            }
+        });
+    }
+
+    /// Calls `pixel(neighbours, weights, out)` for every pixel's column of
+    /// `T` and its `c` outputs, pixels split over the rayon pool.
+    fn for_each_pixel(
+        &self,
+        out: &mut [f64],
+        c: usize,
+        pixel: impl Fn(&[u32], &[T], &mut [f64]) + Sync,
+    ) {
         let s = self.stencil;
         out.par_chunks_mut(PIXELS_PER_TASK * c)
             .enumerate()
@@ -214,16 +224,11 @@ impl<T: Real> Transition<T> {
                 let first = chunk * PIXELS_PER_TASK;
                 for (p, o) in out.chunks_exact_mut(c).enumerate() {
                     let j = first + p;
-                    let idx = &self.neighbours[j * s..(j + 1) * s];
-                    let wts = &self.weights[j * s..(j + 1) * s];
-                    o.fill(0.0);
-                    for (&i, &wt) in idx.iter().zip(wts) {
-                        let wt = wt.to_f64();
-                        let xi = &x[i as usize * c..(i as usize + 1) * c];
-                        for (acc, v) in o.iter_mut().zip(xi) {
-                            *acc += wt * v;
-                        }
-                    }
+                    pixel(
+                        &self.neighbours[j * s..(j + 1) * s],
+                        &self.weights[j * s..(j + 1) * s],
+                        o,
+                    );
                 }
             });
     }
@@ -294,13 +299,13 @@ pub fn propagate<T: Real>(
     beta: i32,
     exp_times: u32,
 ) -> Result<Vec<T>> {
-    let transition = Transition::from_boundary(boundary, height, width, neighbourhood, beta)?;
     if exp_times > 16 {
         return Err(Error::InvalidSetting {
             setting: "exp_times",
             message: format!("{exp_times}: 2^{exp_times} steps is more than the walk allows (16)"),
         });
     }
+    let transition = Transition::from_boundary(boundary, height, width, neighbourhood, beta)?;
     let n = height * width;
     if maps.is_empty() || !maps.len().is_multiple_of(n) {
         return Err(Error::BadInput {
@@ -387,11 +392,11 @@ fn upsample4<T: Real>(map: &[T], h: usize, w: usize, height: usize, width: usize
         (i0, i1, src - i0 as f32)
     };
     let at = |y: usize, x: usize| map[y * w + x].to_f64() as f32;
+    let columns: Vec<_> = (0..width).map(|ox| axis(ox, w)).collect();
     let mut out = Vec::with_capacity(height * width);
     for oy in 0..height {
         let (y0, y1, ly) = axis(oy, h);
-        for ox in 0..width {
-            let (x0, x1, lx) = axis(ox, w);
+        for &(x0, x1, lx) in &columns {
             let top = (1.0 - lx) * at(y0, x0) + lx * at(y0, x1);
             let bottom = (1.0 - lx) * at(y1, x0) + lx * at(y1, x1);
             out.push((1.0 - ly) * top + ly * bottom);

@@ -27,6 +27,14 @@ fn fixture() -> Fixture {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// eader's walk of the fixture's maps and boundary in f32.
+fn walk_f32(f: &Fixture) -> Vec<f32> {
+    let maps: Vec<f32> = f.maps.iter().map(|&v| v as f32).collect();
+    let edge: Vec<f32> = f.edge.iter().map(|&v| v as f32).collect();
+    let n = Neighbourhood::new(IRN_RADIUS).unwrap();
+    propagate(&maps, &edge, f.height, f.width, &n, IRN_BETA, IRN_EXP_TIMES).unwrap()
+}
+
 /// max |a − b| / max |b|.
 fn relative(a: &[f64], b: &[f64]) -> f64 {
     let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -55,21 +63,7 @@ fn the_walk_is_irns_propagate_to_edge() {
     let err64 = relative(&walk64, &f.rw_float64);
     assert!(err64 < 1e-9, "f64 walk vs IRN float64: {err64:e}");
 
-    let maps32: Vec<f32> = f.maps.iter().map(|&v| v as f32).collect();
-    let edge32: Vec<f32> = f.edge.iter().map(|&v| v as f32).collect();
-    let walk32: Vec<f64> = propagate(
-        &maps32,
-        &edge32,
-        f.height,
-        f.width,
-        &n,
-        IRN_BETA,
-        IRN_EXP_TIMES,
-    )
-    .unwrap()
-    .into_iter()
-    .map(f64::from)
-    .collect();
+    let walk32: Vec<f64> = walk_f32(&f).into_iter().map(f64::from).collect();
     let ours = relative(&walk32, &f.rw_float64);
     let theirs = relative(&f.rw_float32, &f.rw_float64);
     // IRN's float32 run (T squared 8 times) is 4.1e-5 from the truth; the walk
@@ -84,9 +78,6 @@ fn the_walk_is_irns_propagate_to_edge() {
 #[test]
 fn labels_are_irns_make_sem_seg_labels() {
     let f = fixture();
-    let n = Neighbourhood::new(IRN_RADIUS).unwrap();
-    let maps32: Vec<f32> = f.maps.iter().map(|&v| v as f32).collect();
-    let edge32: Vec<f32> = f.edge.iter().map(|&v| v as f32).collect();
     let shapes = ((f.height, f.width), (f.image_height, f.image_width));
     // From IRN's own float32 walk: the same labels, pixel for pixel.
     let theirs: Vec<f32> = f.rw_float32.iter().map(|&v| v as f32).collect();
@@ -94,17 +85,8 @@ fn labels_are_irns_make_sem_seg_labels() {
     assert_eq!(labels, f.labels);
     // From eader's walk: the same labels but where IRN's float32 rounding
     // decides a near-tie (none on this fixture).
-    let walked = propagate(
-        &maps32,
-        &edge32,
-        f.height,
-        f.width,
-        &n,
-        IRN_BETA,
-        IRN_EXP_TIMES,
-    )
-    .unwrap();
-    let ours = labels_from_walk(&walked, &f.keys, shapes.0, shapes.1, IRN_BACKGROUND).unwrap();
+    let ours =
+        labels_from_walk(&walk_f32(&f), &f.keys, shapes.0, shapes.1, IRN_BACKGROUND).unwrap();
     let differ = ours.iter().zip(&f.labels).filter(|(a, b)| a != b).count();
     assert_eq!(differ, 0, "{differ} of {} pixels differ", ours.len());
     // Maps that do not cover the image are refused.

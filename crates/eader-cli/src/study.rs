@@ -69,8 +69,8 @@ const OWNED_BY_STUDY: [(&str, &str); 4] = [
 /// The grid and the configuration every run shares.
 struct Plan {
     grid: Grid,
-    base: TrainConfig,
-    demo_preset: Vec<(&'static str, String)>,
+    /// The shared configuration, with the demo preset that went into it.
+    resolved: crate::train::ResolvedConfig,
 }
 
 fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
@@ -83,8 +83,9 @@ fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
             .as_deref()
             .map_or_else(String::new, |p| p.display().to_string())
     };
+    let set_in_file = file.entries();
     for (key, why) in OWNED_BY_STUDY {
-        if file.entries().iter().any(|(k, _)| *k == key) {
+        if set_in_file.iter().any(|(k, _)| *k == key) {
             bail!("{}: `{key}` cannot be set for a study: {why}", file_name());
         }
     }
@@ -110,18 +111,13 @@ fn plan(args: &StudyArgs) -> anyhow::Result<Plan> {
     let grid = Grid::new(alphas, seeds)?;
     let explicit = file.merged_with(&args.run.overrides());
     let resolved = crate::train::resolve_new(&explicit)?;
-    let base = resolved.config;
-    if base.adversarial_model.is_none() && !base.share_weights {
+    if resolved.config.adversarial_model.is_none() && !resolved.config.share_weights {
         bail!(
             "--alpha: a study varies the attention-mining weight, which needs an adversarial: \
              give --adversarial-model ARCH (with --adversarial-from-scratch on the demo) or --share-weights"
         );
     }
-    Ok(Plan {
-        grid,
-        base,
-        demo_preset: resolved.demo_preset,
-    })
+    Ok(Plan { grid, resolved })
 }
 
 /// The configuration of the run of `point`.
@@ -165,17 +161,15 @@ fn minutes(d: Duration) -> String {
 
 /// Runs `eader study`.
 pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
-    let Plan {
-        grid,
-        base,
-        demo_preset,
-    } = plan(args)?;
+    let Plan { grid, resolved } = plan(args)?;
+    resolved.print_preset("demo study");
+    let base = &resolved.config;
     let study = &args.study_dir;
     let eval_dir = Protocol::Eader.output_dir_name(&base.val_split);
     let points = grid.points();
     let configs: Vec<TrainConfig> = points
         .iter()
-        .map(|&p| point_config(&base, p, study, args.equal_updates))
+        .map(|&p| point_config(base, p, study, args.equal_updates))
         .collect();
     let states = points
         .iter()
@@ -183,11 +177,6 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
         .map(|(&p, c)| run_state(&run_dir(study, p), c, &eval_dir))
         .collect::<Result<Vec<_>, _>>()?;
 
-    crate::train::ResolvedConfig {
-        config: base.clone(),
-        demo_preset,
-    }
-    .print_preset("demo study");
     let count = |s: RunState| states.iter().filter(|&&x| x == s).count();
     eprintln!(
         "study {}: {} runs ({} alphas x {} seeds): {} complete, {} to resume, {} to evaluate, {} to train",
@@ -270,14 +259,9 @@ pub fn run(args: &StudyArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut runs = Vec::new();
-    for &point in &points {
+    for (&point, config) in points.iter().zip(&configs) {
         let dir = run_dir(study, point);
-        if run_state(
-            &dir,
-            &point_config(&base, point, study, args.equal_updates),
-            &eval_dir,
-        )? == RunState::Complete
-        {
+        if run_state(&dir, config, &eval_dir)? == RunState::Complete {
             runs.push(read_result(&dir, point, &eval_dir)?);
         }
     }
